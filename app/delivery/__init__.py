@@ -1,0 +1,1 @@
+"""Inbound delivery pipeline: recipient resolution, checks, junk classification, storing."""

@@ -1,0 +1,1 @@
+"""Per-account junk filter: Bayesian word statistics and sender reputation."""

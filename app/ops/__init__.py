@@ -1,0 +1,1 @@
+"""Operator tasks: quickstart, DNS records, backup, verifydata, import/export."""

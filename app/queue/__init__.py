@@ -1,0 +1,1 @@
+"""Outgoing queue: scheduling, retries, DSNs, MTA-STS, DANE, TLS reporting data."""

@@ -1,0 +1,1 @@
+"""DMARC and TLS-RPT reports, incoming and outgoing."""

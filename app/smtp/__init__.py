@@ -1,0 +1,1 @@
+"""SMTP: sans-I/O protocol core, reply codes, asyncio server and client."""

@@ -1,0 +1,1 @@
+"""TLS material: certificate store with SNI selection, self-signed certificates, ACME."""

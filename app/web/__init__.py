@@ -1,0 +1,1 @@
+"""HTTP front and the web interfaces (admin, account, webmail, well-known endpoints)."""
