@@ -36,7 +36,8 @@ class LogfmtFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [
-            "t=" + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            "t="
+            + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level=" + record.levelname.lower(),
             "pkg=" + record.name.removeprefix("app."),
@@ -58,8 +59,12 @@ class JSONFormatter(logging.Formatter):
             "pkg": record.name.removeprefix("app."),
             "msg": record.getMessage(),
         }
-        obj.update({k: v if isinstance(v, int | float | bool) else str(v)
-                    for k, v in record_fields(record).items()})
+        obj.update(
+            {
+                k: v if isinstance(v, int | float | bool) else str(v)
+                for k, v in record_fields(record).items()
+            }
+        )
         if record.exc_info:
             obj["err"] = self.formatException(record.exc_info)
         return json.dumps(obj, ensure_ascii=False)

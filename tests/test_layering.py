@@ -13,16 +13,37 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent.parent / "app"
 
 LAYER = {
-    "app": 0, "app.log": 0, "app.metrics": 0,
-    "app.message": 1, "app.mailauth": 1, "app.dns": 1, "app.config": 1,
-    "app.store": 2, "app.auth": 2, "app.junk": 2, "app.reports": 2, "app.tls": 2,
-    "app.web": 3, "app.smtp": 3, "app.imap": 3, "app.queue": 3, "app.delivery": 3,
-    "app.serve": 4, "app.ops": 4,
+    "app": 0,
+    "app.log": 0,
+    "app.metrics": 0,
+    "app.message": 1,
+    "app.mailauth": 1,
+    "app.dns": 1,
+    "app.config": 1,
+    "app.store": 2,
+    "app.auth": 2,
+    "app.junk": 2,
+    "app.reports": 2,
+    "app.tls": 2,
+    "app.web": 3,
+    "app.smtp": 3,
+    "app.imap": 3,
+    "app.queue": 3,
+    "app.delivery": 3,
+    "app.serve": 4,
+    "app.ops": 4,
     "app.cli": 5,
 }
 LIBRARY = ("app.message", "app.mailauth", "app.dns")
-PROTOCOL_CORES = ("app.smtp.protocol", "app.smtp.codes", "app.imap.parser",
-                  "app.imap.protocol", "app.imap.utf7", "app.auth.sasl", "app.auth.scram")
+PROTOCOL_CORES = (
+    "app.smtp.protocol",
+    "app.smtp.codes",
+    "app.imap.parser",
+    "app.imap.protocol",
+    "app.imap.utf7",
+    "app.auth.sasl",
+    "app.auth.scram",
+)
 FORBIDDEN_FOR_LIBRARIES = ("app.store", "app.config", "app.serve", "app.web")
 
 
@@ -104,7 +125,7 @@ def test_no_import_cycles() -> None:
         stack.append(m)
         for d in sorted(edges[m]):
             if state.get(d) == 1:
-                cycles.append(" -> ".join([*stack[stack.index(d):], d]))
+                cycles.append(" -> ".join([*stack[stack.index(d) :], d]))
             elif d not in state:
                 visit(d)
         stack.pop()
