@@ -1,0 +1,206 @@
+"""Administrative commands on dynamic settings, shared by the CLI and the control socket.
+
+Each command is a function of the admin database and a dict of JSON-able arguments
+that returns a JSON-able result. The CLI sends the command to a running server over
+the control socket (``data/ctl``) so the change takes effect at once; when no server
+runs, it applies the very same function to the database directly.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from app.config.dynamic import DynamicError, from_toml
+from app.store.admin import AdminDB
+
+Command = Callable[[AdminDB, dict[str, Any]], Any]
+
+ADMIN_PASSWORD_KEY = "admin_password"
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message is meant for the operator."""
+
+
+def _hash(password: str) -> str:
+    from app.auth.credentials import Credentials
+
+    if not password:
+        raise CommandError("empty password")
+    return Credentials.from_password(password).to_json()
+
+
+def domain_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    ds = db.change(
+        lambda b: b.add_domain(
+            a["domain"],
+            description=a.get("description", ""),
+            client_settings_domain=a.get("client_settings_domain", ""),
+        )
+    )
+    return {"domain": ds.name.ascii}
+
+
+def domain_rm(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.change(lambda b: b.remove_domain(a["domain"]))
+    return {}
+
+
+def domain_list(db: AdminDB, a: dict[str, Any]) -> Any:
+    return [
+        {
+            "domain": d.name.ascii,
+            "unicode": d.name.unicode,
+            "client_host": d.client_host,
+            "description": d.description,
+        }
+        for d in sorted(db.snapshot().domains.values(), key=lambda d: d.name.ascii)
+    ]
+
+
+def account_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    def fn(b: Any) -> str:
+        b.add_account(a["account"], full_name=a.get("full_name", ""), quota=int(a.get("quota", 0)))
+        return str(b.add_address(a["address"], a["account"]))
+
+    address = db.change(fn)
+    if a.get("password"):
+        db.set_credentials(a["account"], _hash(a["password"]))
+    return {"account": a["account"], "address": address}
+
+
+def account_rm(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.change(lambda b: b.remove_account(a["account"]))
+    return {}
+
+
+def account_list(db: AdminDB, a: dict[str, Any]) -> Any:
+    return [
+        {
+            "account": x.name,
+            "addresses": list(x.addresses),
+            "quota": x.quota,
+            "full_name": x.full_name,
+        }
+        for x in sorted(db.snapshot().accounts.values(), key=lambda x: x.name)
+    ]
+
+
+def account_quota(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.change(lambda b: b.update_account(a["account"], quota=int(a["quota"])))
+    return {}
+
+
+def address_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    return {"address": db.change(lambda b: b.add_address(a["address"], a["account"]))}
+
+
+def address_rm(db: AdminDB, a: dict[str, Any]) -> Any:
+    return {"address": db.change(lambda b: b.remove_address(a["address"]))}
+
+
+def alias_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    return {
+        "alias": db.change(
+            lambda b: b.add_alias(
+                a["alias"],
+                tuple(a.get("members", ())),
+                post_public=bool(a.get("post_public")),
+                list_members=bool(a.get("list_members")),
+            )
+        )
+    }
+
+
+def alias_rm(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.change(lambda b: b.remove_alias(a["alias"]))
+    return {}
+
+
+def alias_addmember(db: AdminDB, a: dict[str, Any]) -> Any:
+    def fn(b: Any) -> None:
+        for m in a["members"]:
+            b.add_alias_member(a["alias"], m)
+
+    db.change(fn)
+    return {}
+
+
+def alias_rmmember(db: AdminDB, a: dict[str, Any]) -> Any:
+    def fn(b: Any) -> None:
+        for m in a["members"]:
+            b.remove_alias_member(a["alias"], m)
+
+    db.change(fn)
+    return {}
+
+
+def alias_list(db: AdminDB, a: dict[str, Any]) -> Any:
+    return [
+        {
+            "alias": x.address,
+            "members": list(x.members),
+            "post_public": x.post_public,
+            "list_members": x.list_members,
+        }
+        for x in sorted(db.snapshot().aliases.values(), key=lambda x: x.address)
+    ]
+
+
+def set_account_password(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.set_credentials(a["account"], _hash(a["password"]))
+    return {}
+
+
+def set_admin_password(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.set_setting(ADMIN_PASSWORD_KEY, _hash(a["password"]))
+    return {}
+
+
+def config_export(db: AdminDB, a: dict[str, Any]) -> Any:
+    return {"toml": db.snapshot().to_toml()}
+
+
+def config_import(db: AdminDB, a: dict[str, Any]) -> Any:
+    d = from_toml(a["toml"], a.get("source", ""))
+    db.replace_all(d)
+    return {"domains": len(d.domains), "accounts": len(d.accounts), "aliases": len(d.aliases)}
+
+
+COMMANDS: dict[str, Command] = {
+    "domain.add": domain_add,
+    "domain.rm": domain_rm,
+    "domain.list": domain_list,
+    "account.add": account_add,
+    "account.rm": account_rm,
+    "account.list": account_list,
+    "account.quota": account_quota,
+    "address.add": address_add,
+    "address.rm": address_rm,
+    "alias.add": alias_add,
+    "alias.rm": alias_rm,
+    "alias.addmember": alias_addmember,
+    "alias.rmmember": alias_rmmember,
+    "alias.list": alias_list,
+    "setaccountpassword": set_account_password,
+    "setadminpassword": set_admin_password,
+    "config.export": config_export,
+    "config.import": config_import,
+}
+
+# Commands that change settings; the server refreshes its snapshot after them.
+CHANGING = frozenset(n for n in COMMANDS if not n.endswith((".list", ".export")))
+
+
+def run(db: AdminDB, name: str, args: dict[str, Any]) -> Any:
+    """Run one command; operator mistakes raise :class:`CommandError`."""
+    fn = COMMANDS.get(name)
+    if fn is None:
+        raise CommandError(f"unknown command {name!r}")
+    try:
+        return fn(db, args)
+    except DynamicError as e:
+        raise CommandError(str(e)) from None
+    except KeyError as e:
+        raise CommandError(f"missing argument {e.args[0]!r}") from None
+    except (ValueError, TypeError) as e:
+        raise CommandError(str(e)) from None

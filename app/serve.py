@@ -1,0 +1,319 @@
+"""Wiring and supervision of a running server.
+
+``Server`` builds the services object from the configuration (admin database,
+dynamic settings snapshot, certificates, thread pools), starts the control socket
+and the configured listeners, and runs until SIGTERM/SIGINT or a ``stop`` command.
+SIGHUP reloads dynamic settings and certificates. Shutdown is graceful: listeners
+close first, running sessions get a bounded time to finish, databases close last.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import app
+from app.config.dynamic import Dynamic
+from app.config.static import Config, Listener
+from app.ops import admincmds
+from app.ops.ctl import MAX_LINE, ctl_path
+from app.store.admin import AdminDB
+from app.tls.certs import CertStore, TLSError, generate_self_signed
+
+log = logging.getLogger(__name__)
+
+# A service starter opens the listening sockets of one service on one listener.
+ServiceStarter = Callable[["Server", str, Listener], Awaitable[list[asyncio.AbstractServer]]]
+
+# Services implemented in this version, by the name used in the configuration.
+SERVICES: dict[str, ServiceStarter] = {}
+
+SHUTDOWN_GRACE_S = 10.0
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why, for the operator."""
+
+
+@dataclass
+class Services:
+    """Long-lived objects shared by every listener and session.
+
+    ``dynamic`` is replaced (never mutated) when settings change, so a session that
+    read it once sees a consistent snapshot.
+    """
+
+    config: Config
+    data_dir: Path
+    admin: AdminDB
+    admin_executor: ThreadPoolExecutor
+    store_executor: ThreadPoolExecutor
+    cpu_executor: ThreadPoolExecutor
+    dynamic: Dynamic
+    certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
+    started: float = 0.0
+
+    async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
+        """Run ``fn`` with the admin database on its own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.admin_executor, fn, self.admin)
+
+
+class Server:
+    """One running Pillarbox instance."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir = config.data_path
+        self.stopping = asyncio.Event()
+        self.servers: list[asyncio.AbstractServer] = []
+        self.services: Services | None = None
+        self._ctl_server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Start-up.
+
+    def _open_services(self) -> Services:
+        cfg = self.config
+        tuned = cfg.tuned
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        admin_executor = ThreadPoolExecutor(1, thread_name_prefix="admin")
+        admin = admin_executor.submit(
+            AdminDB, self.data_dir / "admin.db", cache_kib=tuned.sqlite_cache_kib
+        ).result()
+        dynamic = admin_executor.submit(admin.snapshot).result()
+        svc = Services(
+            config=cfg,
+            data_dir=self.data_dir,
+            admin=admin,
+            admin_executor=admin_executor,
+            store_executor=ThreadPoolExecutor(tuned.store_threads, thread_name_prefix="store"),
+            cpu_executor=ThreadPoolExecutor(tuned.cpu_threads, thread_name_prefix="cpu"),
+            dynamic=dynamic,
+            started=asyncio.get_running_loop().time(),
+        )
+        for name, lst in cfg.listeners.items():
+            store = self._certs_for(name, lst)
+            if store is not None:
+                svc.certs[name] = store
+        return svc
+
+    def _certs_for(self, name: str, lst: Listener) -> CertStore | None:
+        base = Path(self.config.path).parent if self.config.path else Path.cwd()
+        pairs = [(str(base / c.cert), str(base / c.key)) for c in lst.tls.certificates]
+        if lst.tls.self_signed and not pairs:
+            cert = self.data_dir / "tls" / f"{name}-selfsigned.crt"
+            key = self.data_dir / "tls" / f"{name}-selfsigned.key"
+            if not cert.exists() or not key.exists():
+                hostname = lst.hostname or self.config.hostname
+                generate_self_signed([hostname], cert, key)
+                log.warning(
+                    "generated self-signed certificate", extra={"listener": name, "path": str(cert)}
+                )
+            pairs = [(str(cert), str(key))]
+        if not pairs:
+            return None
+        try:
+            return CertStore(pairs, min_version=lst.tls.min_version)
+        except TLSError as e:
+            raise StartupError(f"listener {name}: {e}") from None
+
+    async def start(self) -> None:
+        """Open everything; raises StartupError with a message for the operator."""
+        try:
+            self.services = self._open_services()
+        except OSError as e:
+            raise StartupError(f"cannot use data directory {self.data_dir}: {e}") from None
+        await self._start_ctl()
+        for name, lst in self.config.listeners.items():
+            for svc_name, starter in SERVICES.items():
+                if getattr(lst, svc_name).enabled:
+                    self.servers += await starter(self, name, lst)
+        for svc_name in (
+            "smtp",
+            "submission",
+            "submissions",
+            "imap",
+            "imaps",
+            "http",
+            "https",
+            "admin_http",
+        ):
+            if svc_name in SERVICES:
+                continue
+            for name, lst in self.config.listeners.items():
+                if getattr(lst, svc_name).enabled:
+                    log.warning(
+                        "service not available in this version, not listening",
+                        extra={"listener": name, "service": svc_name},
+                    )
+        log.info(
+            "pillarbox started",
+            extra={
+                "version": app.__version__,
+                "pid": os.getpid(),
+                "data": str(self.data_dir),
+                "profile": str(self.config.profile),
+                "accounts": len(self.services.dynamic.accounts),
+            },
+        )
+
+    async def _start_ctl(self) -> None:
+        path = ctl_path(self.data_dir)
+        if path.exists():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(path))
+            except (ConnectionRefusedError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # left over from a crash
+            else:
+                raise StartupError(f"another server is running on {self.data_dir}")
+            finally:
+                probe.close()
+        old = os.umask(0o077)
+        try:
+            self._ctl_server = await asyncio.start_unix_server(
+                self._ctl_conn, str(path), limit=MAX_LINE
+            )
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+
+    # Control socket.
+
+    async def _ctl_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                req = json.loads(line)
+                cmd, args = str(req["cmd"]), dict(req.get("args") or {})
+            except (ValueError, KeyError, TypeError):
+                reply: dict[str, Any] = {"ok": False, "error": "malformed request"}
+            else:
+                reply = await self._ctl_dispatch(cmd, args)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _ctl_dispatch(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.services is not None
+        log.info("control command", extra={"cmd": cmd})
+        try:
+            if cmd == "ping":
+                return {"ok": True, "result": {"version": app.__version__, "pid": os.getpid()}}
+            if cmd == "stop":
+                self.stopping.set()
+                return {"ok": True, "result": {}}
+            if cmd == "reload":
+                await self.reload()
+                return {"ok": True, "result": {}}
+            result = await self.services.admin_call(lambda db: admincmds.run(db, cmd, args))
+            if cmd in admincmds.CHANGING:
+                await self.refresh_dynamic()
+            return {"ok": True, "result": result}
+        except admincmds.CommandError as e:
+            return {"ok": False, "error": str(e)}
+        except Exception:
+            log.exception("control command failed", extra={"cmd": cmd})
+            return {"ok": False, "error": "internal error, see the server log"}
+
+    # Changes at run time.
+
+    async def refresh_dynamic(self) -> None:
+        """Load dynamic settings from the admin database and swap the snapshot."""
+        assert self.services is not None
+        self.services.dynamic = await self.services.admin_call(lambda db: db.snapshot())
+        log.info(
+            "dynamic settings loaded",
+            extra={
+                "domains": len(self.services.dynamic.domains),
+                "accounts": len(self.services.dynamic.accounts),
+            },
+        )
+
+    async def reload(self) -> None:
+        """SIGHUP: reload dynamic settings and certificate files."""
+        assert self.services is not None
+        await self.refresh_dynamic()
+        for name, store in self.services.certs.items():
+            try:
+                await asyncio.to_thread(store.reload)
+            except TLSError as e:
+                log.error(
+                    "certificate reload failed, keeping the old ones",
+                    extra={"listener": name, "err": str(e)},
+                )
+
+    # Running and stopping.
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Start a background task that shutdown waits for."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def run(self) -> None:
+        """Start, notify readiness, serve until asked to stop, then shut down."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
+        sd_notify("READY=1")
+        try:
+            await self.stopping.wait()
+        finally:
+            sd_notify("STOPPING=1")
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        log.info("pillarbox stopping")
+        for s in [*self.servers, *([self._ctl_server] if self._ctl_server else [])]:
+            s.close()
+        with contextlib.suppress(OSError):
+            ctl_path(self.data_dir).unlink()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_S)
+            for t in pending:
+                t.cancel()
+        svc = self.services
+        if svc is not None:
+            await svc.admin_call(lambda db: db.close())
+            for ex in (svc.admin_executor, svc.store_executor, svc.cpu_executor):
+                ex.shutdown(wait=True)
+        log.info("pillarbox stopped")
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd about our state when started with Type=notify (no-op otherwise)."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(state.encode())
+
+
+def serve(config: Config) -> int:
+    """Run a server for ``config`` until it is stopped; returns the exit code."""
+    server = Server(config)
+    try:
+        asyncio.run(server.run())
+    except StartupError as e:
+        log.error("cannot start", extra={"err": str(e)})
+        return 1
+    return 0
