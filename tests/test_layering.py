@@ -64,11 +64,26 @@ def group(mod: str) -> str:
     raise AssertionError(f"module {mod} is in no layer; add it to LAYER")
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:`` (never executed)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skip |= {id(n) for n in ast.walk(child)}
+    return [n for n in ast.walk(tree) if id(n) not in skip]
+
+
+def _is_module(name: str) -> bool:
+    p = APP.parent / Path(*name.split("."))
+    return p.with_suffix(".py").exists() or (p / "__init__.py").exists()
+
+
 def imports_of(path: Path, mod: str) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
     is_pkg = path.name == "__init__.py"
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == "app"}
         elif isinstance(node, ast.ImportFrom):
@@ -81,13 +96,13 @@ def imports_of(path: Path, mod: str) -> set[str]:
                 target = node.module or ""
             if target.split(".")[0] != "app":
                 continue
-            out.add(target)
-            for a in node.names:  # "from app.x import y" may name a submodule y
-                sub = f"{target}.{a.name}"
-                if (APP.parent / Path(*sub.split("."))).with_suffix(".py").exists() or (
-                    APP.parent / Path(*sub.split(".")) / "__init__.py"
-                ).exists():
-                    out.add(sub)
+            # "from app.x import y" may name a submodule y; when it names only
+            # submodules, what it depends on is those submodules.
+            subs = {f"{target}.{a.name}" for a in node.names}
+            found = {s for s in subs if _is_module(s)}
+            out |= found
+            if found != subs:
+                out.add(target)
     return out
 
 
@@ -137,9 +152,15 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+def test_the_checker_ignores_type_checking_imports(tmp_path: Path) -> None:
+    f = tmp_path / "x.py"
+    f.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import app.serve\n")
+    assert imports_of(f, "app.message.x") == set()
+
+
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     f = tmp_path / "x.py"
     f.write_text("from app.store import admin\nimport app.serve\n")
     found = imports_of(f, "app.message.x")
-    assert {"app.store", "app.serve"} <= found
+    assert {"app.store.admin", "app.serve"} <= found
     assert LAYER[group("app.serve")] > LAYER[group("app.message.x")]
