@@ -26,6 +26,8 @@ from app.config.static import Config, Listener
 from app.ops import admincmds
 from app.ops.ctl import MAX_LINE, ctl_path
 from app.store.admin import AdminDB
+from app.store.registry import Accounts
+from app.store.runtime import StoreRuntime
 from app.tls.certs import CertStore, TLSError, generate_self_signed
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,8 @@ class Services:
     data_dir: Path
     admin: AdminDB
     admin_executor: ThreadPoolExecutor
-    store_executor: ThreadPoolExecutor
     cpu_executor: ThreadPoolExecutor
+    accounts: Accounts
     dynamic: Dynamic
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
@@ -65,6 +67,12 @@ class Services:
         """Run ``fn`` with the admin database on its own thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.admin_executor, fn, self.admin)
+
+    def quota_for(self, account: str) -> int | None:
+        """The byte limit of ``account`` under the current settings (None: unlimited)."""
+        if account not in self.dynamic.accounts:
+            return None
+        return self.dynamic.effective_quota(account, self.config.quota.default)
 
 
 class Server:
@@ -90,16 +98,18 @@ class Server:
             AdminDB, self.data_dir / "admin.db", cache_kib=tuned.sqlite_cache_kib
         ).result()
         dynamic = admin_executor.submit(admin.snapshot).result()
+        runtime = StoreRuntime(workers=tuned.store_threads)
         svc = Services(
             config=cfg,
             data_dir=self.data_dir,
             admin=admin,
             admin_executor=admin_executor,
-            store_executor=ThreadPoolExecutor(tuned.store_threads, thread_name_prefix="store"),
             cpu_executor=ThreadPoolExecutor(tuned.cpu_threads, thread_name_prefix="cpu"),
+            accounts=Accounts(runtime, self.data_dir, lambda name: None),
             dynamic=dynamic,
             started=asyncio.get_running_loop().time(),
         )
+        svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
         for name, lst in cfg.listeners.items():
             store = self._certs_for(name, lst)
             if store is not None:
@@ -233,7 +243,9 @@ class Server:
     async def refresh_dynamic(self) -> None:
         """Load dynamic settings from the admin database and swap the snapshot."""
         assert self.services is not None
-        self.services.dynamic = await self.services.admin_call(lambda db: db.snapshot())
+        svc = self.services
+        svc.dynamic = await svc.admin_call(lambda db: db.snapshot())
+        await svc.accounts.apply(svc.dynamic.accounts, svc.quota_for)
         log.info(
             "dynamic settings loaded",
             extra={
@@ -290,8 +302,9 @@ class Server:
                 t.cancel()
         svc = self.services
         if svc is not None:
+            await svc.accounts.close()
             await svc.admin_call(lambda db: db.close())
-            for ex in (svc.admin_executor, svc.store_executor, svc.cpu_executor):
+            for ex in (svc.admin_executor, svc.cpu_executor):
                 ex.shutdown(wait=True)
         log.info("pillarbox stopped")
 
