@@ -252,6 +252,13 @@ def cmd_setadminpassword(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add subcommands: each has ``register(sub, add)``, where ``sub`` is the
+# top-level subparsers object and ``add(name, handler, help, parent)`` creates one
+# subcommand with --json. Handlers import what they need when they run, so that
+# start-up stays fast.
+CLI_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pillarbox", description="Pillarbox: a complete, secure, low-maintenance mail server."
@@ -404,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("alias")
     sp.add_argument("members", nargs="+")
     add("list", simple("alias.list", []), "list aliases", alsub)
+
+    import importlib
+
+    for modname in CLI_MODULES:
+        importlib.import_module(modname).register(sub, add)
     return p
 
 
