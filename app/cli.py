@@ -113,10 +113,10 @@ def cmd_localserve(args: argparse.Namespace) -> int:
     from app import log as applog
     from app.config.static import load
     from app.ops import localserve
-    from app.serve import SERVICES, serve
+    from app.serve import serve, services
 
     directory = Path(args.dir).expanduser() if args.dir else localserve.default_dir()
-    created = localserve.initialise(directory, list(SERVICES))
+    created = localserve.initialise(directory, list(services()))
     cfg = load(directory / "pillarbox.toml")
     applog.setup(str(cfg.log.level), str(cfg.log.format))
     print(

@@ -35,8 +35,20 @@ log = logging.getLogger(__name__)
 # A service starter opens the listening sockets of one service on one listener.
 ServiceStarter = Callable[["Server", str, Listener], Awaitable[list[asyncio.AbstractServer]]]
 
-# Services implemented in this version, by the name used in the configuration.
-SERVICES: dict[str, ServiceStarter] = {}
+# Modules implementing services. Each has ``STARTERS: dict[str, ServiceStarter]``
+# keyed by the service's name in the configuration (``smtp``, ``imaps``, ``https``, ...).
+SERVICE_MODULES: tuple[str, ...] = ()
+
+
+def services() -> dict[str, ServiceStarter]:
+    """The services this version implements, by configuration name."""
+    import importlib
+
+    out: dict[str, ServiceStarter] = {}
+    for modname in SERVICE_MODULES:
+        out.update(importlib.import_module(modname).STARTERS)
+    return out
+
 
 SHUTDOWN_GRACE_S = 10.0
 
@@ -143,8 +155,9 @@ class Server:
         except OSError as e:
             raise StartupError(f"cannot use data directory {self.data_dir}: {e}") from None
         await self._start_ctl()
+        available = services()
         for name, lst in self.config.listeners.items():
-            for svc_name, starter in SERVICES.items():
+            for svc_name, starter in available.items():
                 if getattr(lst, svc_name).enabled:
                     self.servers += await starter(self, name, lst)
         for svc_name in (
@@ -157,7 +170,7 @@ class Server:
             "https",
             "admin_http",
         ):
-            if svc_name in SERVICES:
+            if svc_name in available:
                 continue
             for name, lst in self.config.listeners.items():
                 if getattr(lst, svc_name).enabled:
