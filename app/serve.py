@@ -269,7 +269,8 @@ class Server:
 
     async def reload(self) -> None:
         """SIGHUP: reload dynamic settings and certificate files."""
-        assert self.services is not None
+        if self.services is None:  # still starting: it reads everything fresh anyway
+            return
         await self.refresh_dynamic()
         for name, store in self.services.certs.items():
             try:
@@ -292,10 +293,12 @@ class Server:
     async def run(self) -> None:
         """Start, notify readiness, serve until asked to stop, then shut down."""
         loop = asyncio.get_running_loop()
-        await self.start()
+        # Handlers first: a SIGTERM during start-up then stops us gracefully once
+        # started, instead of killing a half-opened server.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
+        await self.start()
         sd_notify("READY=1")
         try:
             await self.stopping.wait()
