@@ -45,8 +45,8 @@ def load_config(args: argparse.Namespace) -> Any:
 
 def admin(args: argparse.Namespace, cmd: str, cargs: dict[str, Any]) -> Any:
     """Run an admin command on the running server, or on the database when none runs."""
-    from app.ops import admincmds
     from app.ops.ctl import CtlError, CtlUnavailable, call
+    from app.store import admincmds
     from app.store.admin import AdminDB
 
     cfg = load_config(args)

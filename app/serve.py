@@ -16,15 +16,15 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import app
-from app.config.dynamic import Dynamic
-from app.config.static import Config, Listener
-from app.ops import admincmds
+from app.config.schema import ConfigError, Problem
+from app.config.static import STANDARD_PORTS, Config, Listener, parse
 from app.ops.ctl import MAX_LINE, ctl_path
+from app.services import Services
+from app.store import admincmds
 from app.store.admin import AdminDB
 from app.store.registry import Accounts
 from app.store.runtime import StoreRuntime
@@ -33,7 +33,7 @@ from app.tls.certs import CertStore, TLSError, generate_self_signed
 log = logging.getLogger(__name__)
 
 # A service starter opens the listening sockets of one service on one listener.
-ServiceStarter = Callable[["Server", str, Listener], Awaitable[list[asyncio.AbstractServer]]]
+ServiceStarter = Callable[[Services, str, Listener], Awaitable[list[asyncio.AbstractServer]]]
 
 # Modules implementing services. Each has ``STARTERS: dict[str, ServiceStarter]``
 # keyed by the service's name in the configuration (``smtp``, ``imaps``, ``https``, ...).
@@ -55,36 +55,6 @@ SHUTDOWN_GRACE_S = 10.0
 
 class StartupError(Exception):
     """The server cannot start; the message says why, for the operator."""
-
-
-@dataclass
-class Services:
-    """Long-lived objects shared by every listener and session.
-
-    ``dynamic`` is replaced (never mutated) when settings change, so a session that
-    read it once sees a consistent snapshot.
-    """
-
-    config: Config
-    data_dir: Path
-    admin: AdminDB
-    admin_executor: ThreadPoolExecutor
-    cpu_executor: ThreadPoolExecutor
-    accounts: Accounts
-    dynamic: Dynamic
-    certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
-    started: float = 0.0
-
-    async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
-        """Run ``fn`` with the admin database on its own thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.admin_executor, fn, self.admin)
-
-    def quota_for(self, account: str) -> int | None:
-        """The byte limit of ``account`` under the current settings (None: unlimited)."""
-        if account not in self.dynamic.accounts:
-            return None
-        return self.dynamic.effective_quota(account, self.config.quota.default)
 
 
 class Server:
@@ -122,20 +92,23 @@ class Server:
             started=asyncio.get_running_loop().time(),
         )
         svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
+        svc.settings_changed = self.refresh_dynamic
+        svc.reconfigure = self.apply_config_text
         for name, lst in cfg.listeners.items():
             store = self._certs_for(name, lst)
             if store is not None:
                 svc.certs[name] = store
         return svc
 
-    def _certs_for(self, name: str, lst: Listener) -> CertStore | None:
-        base = Path(self.config.path).parent if self.config.path else Path.cwd()
+    def _certs_for(self, name: str, lst: Listener, cfg: Config | None = None) -> CertStore | None:
+        cfg = cfg or self.config
+        base = Path(cfg.path).parent if cfg.path else Path.cwd()
         pairs = [(str(base / c.cert), str(base / c.key)) for c in lst.tls.certificates]
         if lst.tls.self_signed and not pairs:
             cert = self.data_dir / "tls" / f"{name}-selfsigned.crt"
             key = self.data_dir / "tls" / f"{name}-selfsigned.key"
             if not cert.exists() or not key.exists():
-                hostname = lst.hostname or self.config.hostname
+                hostname = lst.hostname or cfg.hostname
                 generate_self_signed([hostname], cert, key)
                 log.warning(
                     "generated self-signed certificate", extra={"listener": name, "path": str(cert)}
@@ -155,29 +128,7 @@ class Server:
         except OSError as e:
             raise StartupError(f"cannot use data directory {self.data_dir}: {e}") from None
         await self._start_ctl()
-        available = services()
-        for name, lst in self.config.listeners.items():
-            for svc_name, starter in available.items():
-                if getattr(lst, svc_name).enabled:
-                    self.servers += await starter(self, name, lst)
-        for svc_name in (
-            "smtp",
-            "submission",
-            "submissions",
-            "imap",
-            "imaps",
-            "http",
-            "https",
-            "admin_http",
-        ):
-            if svc_name in available:
-                continue
-            for name, lst in self.config.listeners.items():
-                if getattr(lst, svc_name).enabled:
-                    log.warning(
-                        "service not available in this version, not listening",
-                        extra={"listener": name, "service": svc_name},
-                    )
+        await self._start_listeners()
         log.info(
             "pillarbox started",
             extra={
@@ -188,6 +139,58 @@ class Server:
                 "accounts": len(self.services.dynamic.accounts),
             },
         )
+
+    async def _start_listeners(self) -> None:
+        assert self.services is not None
+        available = services()
+        for name, lst in self.config.listeners.items():
+            for svc_name, starter in available.items():
+                if getattr(lst, svc_name).enabled:
+                    try:
+                        self.servers += await starter(self.services, name, lst)
+                    except OSError as e:
+                        raise StartupError(
+                            f"listener {name}: cannot listen for {svc_name}: {e.strerror}"
+                        ) from None
+        for svc_name in STANDARD_PORTS:
+            if svc_name in available:
+                continue
+            for name, lst in self.config.listeners.items():
+                if getattr(lst, svc_name).enabled:
+                    log.warning(
+                        "service not available in this version, not listening",
+                        extra={"listener": name, "service": svc_name},
+                    )
+
+    async def apply_config_text(self, text: str) -> None:
+        """Validate, write and apply a new static configuration; listeners restart.
+
+        Raises ConfigError (nothing changed) for invalid text. The data directory
+        cannot change while running.
+        """
+        new = parse(text, self.config.path)
+        if new.data_path != self.data_dir:
+            raise ConfigError([Problem("data_dir", "cannot change while the server runs")])
+        path = Path(self.config.path)
+        tmp = path.with_name(path.name + ".tmp")
+        await asyncio.to_thread(_write_synced, tmp, text)
+        tmp.replace(path)
+        for srv in self.servers:
+            srv.close()
+        for srv in self.servers:
+            await srv.wait_closed()
+        self.servers = []
+        assert self.services is not None
+        certs = {}
+        for name, lst in new.listeners.items():
+            store = self._certs_for(name, lst, new)
+            if store is not None:
+                certs[name] = store
+        self.config = new
+        self.services.config = new
+        self.services.certs = certs
+        await self._start_listeners()
+        log.info("configuration applied", extra={"listeners": len(new.listeners)})
 
     async def _start_ctl(self) -> None:
         path = ctl_path(self.data_dir)
@@ -312,10 +315,13 @@ class Server:
             s.close()
         with contextlib.suppress(OSError):
             ctl_path(self.data_dir).unlink()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_S)
+        tasks = set(self._tasks) | (set(self.services.tasks) if self.services else set())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
             for t in pending:
                 t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
         svc = self.services
         if svc is not None:
             await svc.accounts.close()
@@ -323,6 +329,13 @@ class Server:
             for ex in (svc.admin_executor, svc.cpu_executor):
                 ex.shutdown(wait=True)
         log.info("pillarbox stopped")
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def sd_notify(state: str) -> None:

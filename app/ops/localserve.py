@@ -8,7 +8,7 @@ listens on loopback only, on the standard ports plus 1000.
 from pathlib import Path
 
 from app.config.schema import toml_string
-from app.ops import admincmds
+from app.store import admincmds
 from app.store.admin import AdminDB
 from app.tls.certs import generate_self_signed
 

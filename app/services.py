@@ -1,0 +1,62 @@
+"""The services object: long-lived things shared by every listener and session.
+
+It is built by ``app.serve`` and handed to each service's starter, so protocol
+servers and web interfaces reach configuration, stores and helpers without
+importing the supervisor, and tests can build two differently configured servers
+in one process.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.config.dynamic import Dynamic
+from app.config.static import Config
+from app.store.admin import AdminDB
+from app.store.registry import Accounts
+from app.tls.certs import CertStore
+
+
+@dataclass
+class Services:
+    """Long-lived objects shared by every listener and session.
+
+    ``dynamic`` is replaced (never mutated) when settings change, so a session that
+    read it once sees a consistent snapshot.
+    """
+
+    config: Config
+    data_dir: Path
+    admin: AdminDB
+    admin_executor: ThreadPoolExecutor
+    cpu_executor: ThreadPoolExecutor
+    accounts: Accounts
+    dynamic: Dynamic
+    certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
+    started: float = 0.0
+    tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
+    # Hooks into the server, for services that change settings (the web interface):
+    # after an admin-database change, and to apply a new static configuration text.
+    settings_changed: Callable[[], Awaitable[None]] | None = None
+    reconfigure: Callable[[str], Awaitable[None]] | None = None
+
+    async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
+        """Run ``fn`` with the admin database on its own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.admin_executor, fn, self.admin)
+
+    def quota_for(self, account: str) -> int | None:
+        """The byte limit of ``account`` under the current settings (None: unlimited)."""
+        if account not in self.dynamic.accounts:
+            return None
+        return self.dynamic.effective_quota(account, self.config.quota.default)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> "asyncio.Task[Any]":
+        """Run a session or background task that graceful shutdown waits for."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
