@@ -16,6 +16,7 @@ LAYER = {
     "app": 0,
     "app.log": 0,
     "app.metrics": 0,
+    "app.services": 2,
     "app.message": 1,
     "app.mailauth": 1,
     "app.dns": 1,
