@@ -346,19 +346,21 @@ class AccountStore:
         flags: Iterable[Flag] = frozenset(),
         keywords: Iterable[str] = frozenset(),
         received: datetime | None = None,
+        prefix: bytes = b"",
     ) -> Delivered:
         """Store a message durably; returns after the batch holding it committed.
 
         ``content`` is the message, or a spool file (streamed, never read whole when
-        large). Bare LFs get a CR. Raises QuotaExceeded (checked at commit time),
-        MailboxNotFound.
+        large). ``prefix`` (header lines such as Received, each ending in CRLF) is
+        stored in front of it. Bare LFs get a CR. Raises QuotaExceeded (checked at
+        commit time), MailboxNotFound.
         """
         self._check_open()
         stored = normalize_mailbox_name(mailbox)
         kws = frozenset(normalize_keyword(k) for k in keywords)
         bits = flags_to_bits(flags)
         received_us = _to_us(received or datetime.now(UTC))
-        prepared = await self._prepare(content)
+        prepared = await self._prepare(content, prefix)
         req = ops.NewMessage(stored, prepared, bits, kws, received_us)
         if self._closed:
             if prepared.file is not None:
@@ -371,8 +373,10 @@ class AccountStore:
         result: Delivered = await asyncio.shield(fut)
         return result
 
-    async def _prepare(self, content: bytes | Path) -> Prepared:
+    async def _prepare(self, content: bytes | Path, prefix: bytes = b"") -> Prepared:
         threshold = self.inline_threshold
+        if isinstance(content, bytes) and prefix:
+            content = prefix + content
         if isinstance(content, bytes) and len(content) < threshold:
             # Small: CRLF repair and summary cost microseconds, cheaper here than a
             # thread hop. Only if the repaired message crosses the threshold does
@@ -382,7 +386,7 @@ class AccountStore:
                 return Prepared(fixed, None, len(fixed), summarize(fixed))
         if isinstance(content, bytes):
             return await self._run(self.files.prepare_bytes, content, threshold)
-        return await self._run(self.files.prepare_path, content, threshold)
+        return await self._run(self.files.prepare_path, content, threshold, prefix)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -125,11 +125,13 @@ class MessageFiles:
         name, _ = self._write(iter((data,)))
         return name
 
-    def write_stream(self, src: BinaryIO) -> tuple[str, int]:
-        """Store ``src`` with bare LFs fixed, streaming; returns name and stored size."""
+    def write_stream(self, src: BinaryIO, prefix: bytes = b"") -> tuple[str, int]:
+        """Store ``prefix`` + ``src`` with bare LFs fixed, streaming; returns name and size."""
         fixer = CRLFStream()
 
         def chunks() -> Iterator[bytes]:
+            if prefix:
+                yield fixer.feed(prefix)
             while chunk := src.read(CHUNK):
                 yield fixer.feed(chunk)
 
@@ -179,11 +181,12 @@ class MessageFiles:
             return Prepared(fixed, None, len(fixed), summary)
         return Prepared(None, self.write_bytes(fixed), len(fixed), summary)
 
-    def prepare_path(self, src: Path, threshold: int) -> Prepared:
-        """Like :meth:`prepare_bytes` for a spool file, never holding a large one in memory."""
+    def prepare_path(self, src: Path, threshold: int, prefix: bytes = b"") -> Prepared:
+        """Like :meth:`prepare_bytes` for ``prefix`` + a spool file, never holding a large
+        one in memory."""
         with open(src, "rb") as f:
             st = os.fstat(f.fileno())
-            if st.st_size < threshold:
-                return self.prepare_bytes(f.read(), threshold)
-            name, size = self.write_stream(f)
+            if st.st_size + len(prefix) < threshold:
+                return self.prepare_bytes(prefix + f.read(), threshold)
+            name, size = self.write_stream(f, prefix)
         return Prepared(None, name, size, _summarize_file(self.path(name), size))

@@ -1,10 +1,11 @@
 """Flags, keywords, expunge, copy, move, CONDSTORE/QRESYNC state and exact counts."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from app.store import AccountStore, Flag, InvalidFlag, MessageGone, check_account
+from app.store import AccountStore, Flag, InvalidFlag, MessageGone, StoreRuntime, check_account
 from tests.store.conftest import message
 
 
@@ -149,3 +150,24 @@ async def test_move_gives_new_uids_and_leaves_tombstones(store: AccountStore) ->
     assert store.quota_usage().usage == usage  # a move adds nothing
     assert store.mailbox("Inbox").uidnext == 4  # UIDs are never reused
     assert check_account(store.path) == []
+
+
+async def test_prefix_is_stored_before_content_inline_and_as_file(
+    tmp_path: Path, runtime: StoreRuntime
+) -> None:
+    store = await AccountStore.open(
+        tmp_path / "acc", name="acc", runtime=runtime, inline_threshold=1024
+    )
+    try:
+        prefix = b"Received: from a\r\n\tby b;\r\n"
+        for body in (b"x" * 100, b"y" * 5000):
+            spool = tmp_path / "spool"
+            spool.write_bytes(b"Subject: t\n\n" + body)
+            for content in (spool.read_bytes(), spool):
+                d = await store.deliver("Inbox", content, prefix=prefix)
+                (msg,) = await store.messages(d.mailbox_id, [d.uid])
+                data = await store.read_message(msg)
+                assert data == prefix + b"Subject: t\r\n\r\n" + body
+                assert msg.size == d.size == len(data)
+    finally:
+        await store.close()
