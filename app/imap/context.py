@@ -1,0 +1,73 @@
+"""What a command handler sees of its IMAP session.
+
+The session (``app.imap.session``) implements :class:`CommandContext`; command
+modules such as ``fetch`` and ``search`` are written against this protocol only, so
+they can be tested with a small stand-in and never reach into the shell.
+"""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.store.account import AccountStore
+
+
+@dataclass
+class MailboxView:
+    """The selected mailbox as this session sees it.
+
+    ``uids[i]`` is the UID of message sequence number ``i + 1``. The view changes
+    only when the session tells the client (EXISTS, EXPUNGE/VANISHED), never behind
+    its back, so sequence numbers stay stable between untagged responses.
+    """
+
+    mailbox_id: int
+    name: str
+    uidvalidity: int
+    uids: list[int] = field(default_factory=list)
+    readonly: bool = False
+
+    def seq_of(self, uid: int) -> int | None:
+        """Sequence number of ``uid`` or None (binary search: ``uids`` is ascending)."""
+        import bisect
+
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+
+class CommandContext(Protocol):
+    """The session state a command handler may use."""
+
+    @property
+    def store(self) -> AccountStore:
+        """The account's store."""
+
+    @property
+    def view(self) -> MailboxView:
+        """The selected mailbox; handlers for selected-state commands only."""
+
+    @property
+    def utf8(self) -> bool:
+        """UTF8=ACCEPT or IMAP4rev2 enabled: strings may be raw UTF-8."""
+
+    @property
+    def rev2(self) -> bool:
+        """IMAP4rev2 enabled (affects FETCH/SEARCH details such as \\Recent)."""
+
+    @property
+    def condstore(self) -> bool:
+        """CONDSTORE enabled (explicitly or by a CONDSTORE-using command)."""
+
+    def enable_condstore(self) -> None:
+        """Mark CONDSTORE as enabled (RFC 7162 3.1: MODSEQ in FETCH, CHANGEDSINCE...)."""
+
+    @property
+    def searchres(self) -> list[int]:
+        """UIDs saved by the last SEARCH ... RETURN (SAVE) (RFC 5182), for ``$``."""
+
+    def set_searchres(self, uids: list[int]) -> None:
+        """Replace the saved search result."""
+
+    def untagged(self, line: bytes) -> None:
+        """Queue one untagged response (``b"* 3 FETCH (...)"`` without CRLF, or with
+        literals embedded as rendered by ``app.imap.protocol``); written in order before
+        the tagged reply."""
