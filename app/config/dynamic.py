@@ -326,9 +326,17 @@ class DynamicBuilder:
 
     def remove_account(self, name: str) -> None:
         self.account(name)
-        for key in [k for k, v in self.addresses.items() if v == name]:
+        keys = [k for k, v in self.addresses.items() if v == name]
+        for key in keys:
+            self._not_a_member(key)
+        for key in keys:
             del self.addresses[key]
         del self.accounts[name]
+
+    def _not_a_member(self, address: str) -> None:
+        lists = sorted(a.address for a in self.aliases.values() if address in a.members)
+        if lists:
+            raise DynamicError(f"{address} is still a member of {', '.join(lists)}")
 
     def canonical_address(self, text: str) -> str:
         local, d = split_address(text)
@@ -351,6 +359,7 @@ class DynamicBuilder:
         if key not in self.addresses:
             raise DynamicError(f"no such address: {key}")
         account = self.addresses[key]
+        self._not_a_member(key)
         if sum(1 for v in self.addresses.values() if v == account) == 1:
             raise DynamicError(
                 f"{key} is the last address of account {account}; remove the account instead"
@@ -385,30 +394,25 @@ class DynamicBuilder:
         return key
 
     def add_alias_member(self, alias: str, member: str) -> None:
+        """Add a member; members are addresses of local accounts (as in mox)."""
         key = self._alias(alias)
         local, d = split_address(member)
         if not local:
             raise DynamicError(f"member needs a local part: {member!r}")
-        m = (
-            self._snapshot().canonical(local, d)
-            if d.ascii in self.domains
-            else f"{local}@{d.ascii}"
-        )
+        if d.ascii not in self.domains:
+            raise DynamicError(f"member {member} is not in a configured domain")
+        m = self._snapshot().canonical(local, d)
+        if m not in self.addresses:
+            raise DynamicError(f"member {m} is not an address of an account")
         al = self.aliases[key]
         if m in al.members:
             raise DynamicError(f"{m} is already a member of {key}")
-        if m == key:
-            raise DynamicError("an alias cannot contain itself")
         self.aliases[key] = AliasSettings(key, (*al.members, m), al.post_public, al.list_members)
 
     def remove_alias_member(self, alias: str, member: str) -> None:
         key = self._alias(alias)
         local, d = split_address(member)
-        m = (
-            self._snapshot().canonical(local, d)
-            if d.ascii in self.domains
-            else f"{local}@{d.ascii}"
-        )
+        m = self._snapshot().canonical(local, d)
         al = self.aliases[key]
         if m not in al.members:
             raise DynamicError(f"{m} is not a member of {key}")

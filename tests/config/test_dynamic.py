@@ -17,7 +17,7 @@ def sample() -> DynamicBuilder:
     b.add_address("You@Example.com", "you")
     b.add_account("other", quota=-1)
     b.add_address("other@bücher.example", "other")
-    b.add_alias("team@example.com", ("you@example.com", "friend@elsewhere.example"))
+    b.add_alias("team@example.com", ("you@example.com", "other@bücher.example"))
     return b
 
 
@@ -42,7 +42,7 @@ def test_idna_domain_matches_both_forms() -> None:
 def test_alias_resolves_to_its_members() -> None:
     dest = sample().build().resolve("team", EX)
     assert isinstance(dest, AliasDest)
-    assert dest.alias.members == ("you@example.com", "friend@elsewhere.example")
+    assert dest.alias.members == ("you@example.com", "other@xn--bcher-kva.example")
 
 
 def test_postmaster_and_catchall() -> None:
@@ -80,9 +80,15 @@ def test_quota_rules_follow_mox() -> None:
         (lambda b: b.add_address("you@example.com", "other"), "already belongs"),
         (lambda b: b.add_address("team@example.com", "you"), "is an alias"),
         (lambda b: b.remove_domain("example.com"), "still has addresses"),
-        (lambda b: b.remove_address("you@example.com"), "last address"),
+        (
+            lambda b: (b.remove_alias("team@example.com"), b.remove_address("you@example.com")),
+            "last address",
+        ),
+        (lambda b: b.remove_address("you@example.com"), "still a member"),
         (lambda b: b.add_alias_member("team@example.com", "you@example.com"), "already a member"),
-        (lambda b: b.add_alias_member("team@example.com", "team@example.com"), "itself"),
+        (lambda b: b.add_alias_member("team@example.com", "team@example.com"), "not an address"),
+        (lambda b: b.add_alias_member("team@example.com", "x@elsewhere.example"), "configured"),
+        (lambda b: b.remove_account("other"), "still a member"),
         (lambda b: b.add_address("a b@example.com", "you"), "not supported"),
     ],
 )

@@ -31,19 +31,22 @@ def test_domain_account_address_alias_offline(config: Path) -> None:
     setup_accounts(config)
     ok(["config", "address", "add", "@example.com", "you"], config)
     ok(["config", "alias", "add", "team@example.com", "you@example.com"], config)
-    ok(["config", "alias", "addmember", "team@example.com", "x@elsewhere.example"], config)
+    ok(["config", "address", "add", "you2@example.com", "you"], config)
+    ok(["config", "alias", "addmember", "team@example.com", "you2@example.com"], config)
     aliases = json.loads(ok(["config", "alias", "list", "--json"], config))
     assert aliases == [
         {
             "alias": "team@example.com",
             "list_members": False,
-            "members": ["you@example.com", "x@elsewhere.example"],
+            "members": ["you@example.com", "you2@example.com"],
             "post_public": False,
         }
     ]
     ok(["config", "alias", "rmmember", "team@example.com", "you@example.com"], config)
     accounts = json.loads(ok(["config", "account", "list", "--json"], config))
-    assert accounts[0]["addresses"] == ["@example.com", "you@example.com"]
+    assert accounts[0]["addresses"] == ["@example.com", "you2@example.com", "you@example.com"]
+    r = run_cli(["config", "account", "rm", "you"], config=config)
+    assert r.returncode == 1 and "still a member of team@example.com" in r.stderr
     ok(["config", "address", "rm", "@example.com"], config)
     ok(["config", "alias", "rm", "team@example.com"], config)
     ok(["config", "account", "rm", "you"], config)
