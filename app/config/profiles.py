@@ -46,7 +46,7 @@ PROFILES: dict[ProfileName, Tuning] = {
         cpu_threads=2,
         sqlite_cache_kib=8192,
         max_connections=2000,
-        max_connections_per_ip=100,
+        max_connections_per_ip=30,
         idle_account_close_s=600,
     ),
     ProfileName.LOWMEM: Tuning(
