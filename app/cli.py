@@ -256,7 +256,7 @@ def cmd_setadminpassword(args: argparse.Namespace) -> int:
 # top-level subparsers object and ``add(name, handler, help, parent)`` creates one
 # subcommand with --json. Handlers import what they need when they run, so that
 # start-up stays fast.
-CLI_MODULES: tuple[str, ...] = ()
+CLI_MODULES: tuple[str, ...] = ("app.ops.dkim_cli", "app.ops.mailauth_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
