@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import app
+from app.auth.connlimit import ConnectionLimiter
 from app.config.schema import ConfigError, Problem
 from app.config.static import STANDARD_PORTS, Config, Listener, parse
 from app.ops.ctl import MAX_LINE, ctl_path
@@ -37,7 +38,7 @@ ServiceStarter = Callable[[Services, str, Listener], Awaitable[list[asyncio.Abst
 
 # Modules implementing services. Each has ``STARTERS: dict[str, ServiceStarter]``
 # keyed by the service's name in the configuration (``smtp``, ``imaps``, ``https``, ...).
-SERVICE_MODULES: tuple[str, ...] = ()
+SERVICE_MODULES: tuple[str, ...] = ("app.smtp.service", "app.web.service")
 
 
 def services() -> dict[str, ServiceStarter]:
@@ -92,6 +93,14 @@ class Server:
             started=asyncio.get_running_loop().time(),
         )
         svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
+        svc.connections = ConnectionLimiter(
+            max_total=tuned.max_connections,
+            concurrent=(
+                tuned.max_connections_per_ip,
+                3 * tuned.max_connections_per_ip,
+                9 * tuned.max_connections_per_ip,
+            ),
+        )
         svc.settings_changed = self.refresh_dynamic
         svc.reconfigure = self.apply_config_text
         for name, lst in cfg.listeners.items():

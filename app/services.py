@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.auth.connlimit import ConnectionLimiter
+from app.auth.ratelimit import FailedAuthLimiter
 from app.config.dynamic import Dynamic
 from app.config.static import Config
 from app.store.admin import AdminDB
@@ -38,10 +40,16 @@ class Services:
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
     tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
+    # Connection admission, shared by every protocol listener (use on the loop).
+    connections: ConnectionLimiter = field(
+        default_factory=lambda: ConnectionLimiter(max_total=2000)
+    )
     # Hooks into the server, for services that change settings (the web interface):
     # after an admin-database change, and to apply a new static configuration text.
     settings_changed: Callable[[], Awaitable[None]] | None = None
     reconfigure: Callable[[str], Awaitable[None]] | None = None
+    # Failed-login counts per IP class, shared by every protocol (use on the loop).
+    auth_limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
 
     async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
         """Run ``fn`` with the admin database on its own thread."""

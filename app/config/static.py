@@ -165,6 +165,9 @@ class Limits:
     max_auth_failures: int = setting(
         "Failed logins from one IP class before further attempts are refused for a while.", 10
     )
+    unknown_recipient_delay_s: float = setting(
+        "Seconds to wait before refusing an unknown recipient (slows address guessing).", 1.0
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         return [
@@ -203,6 +206,11 @@ class Config:
     )
     profile: ProfileName = setting(
         "Resource profile: default, or lowmem for 512 MiB machines.", ProfileName.DEFAULT
+    )
+    localserve: bool = setting(
+        "Local test instance (written by `pillarbox localserve`): mail for unknown addresses "
+        "goes to postmaster_account and special local parts simulate failures.",
+        False,
     )
     postmaster_account: str = setting(
         "Account that receives mail for postmaster@ of every domain and DSNs.", ""

@@ -38,6 +38,7 @@ def config_text(services: list[str]) -> str:
         "# Written by `pillarbox localserve`: a local-only instance for testing.",
         'hostname = "localhost"',
         'data_dir = "data"',
+        "localserve = true",
         f"postmaster_account = {toml_string(ACCOUNT)}",
         "",
         "[log]",
