@@ -184,7 +184,9 @@ class Reply:
         out = []
         for i, t in enumerate(texts):
             sep = " " if i == len(texts) - 1 else "-"
-            out.append(f"{self.code}{sep}{prefix}{t}".rstrip(" "))
+            line = f"{self.code}{sep}{prefix}{t}"
+            # RFC 4954 4: a challenge is "334" SP base64, the space even when empty.
+            out.append(line if self.code == 334 else line.rstrip(" "))
         return out
 
     def encode(self) -> bytes:

@@ -221,7 +221,9 @@ def ehlo_reply(
 SEQUENCE: dict[str, tuple[str, ...]] = {
     "helo": (),
     "ehlo": (),
-    "starttls": ("hello", "starttls_available", "not_tls", "tls_before_auth"),  # RFC 3207 4
+    # RFC 3207 4. No EHLO needed first: some clients (gsasl) start TLS straight
+    # away, and after TLS the client must EHLO again anyway.
+    "starttls": ("starttls_available", "not_tls", "tls_before_auth"),
     # RFC 4954 4: not when authenticated, not during a transaction
     "auth": ("hello", "submission", "not_authenticated", "auth_outside_mail", "auth_tls"),
     "mail": ("hello", "authenticated", "no_mail"),  # RFC 5321 4.1.4, RFC 4954 6

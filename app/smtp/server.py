@@ -62,6 +62,7 @@ class SMTPConnection(asyncio.BufferedProtocol):
         self._lost = False
         self._paused = False
         self._admitted = False
+        self._tls_early: bytearray | None = None
         self.transport: asyncio.Transport | None = None
         self.core: ServerProtocol | None = None
         self.remote_ip = ""
@@ -92,16 +93,24 @@ class SMTPConnection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.core is None:
             return
+        if self._tls_early is not None:
+            # Decrypted data that arrived before start_tls() returned (a client may
+            # send EHLO right behind its handshake): the core gets it after
+            # start_tls_done(), which drops the plaintext sent after STARTTLS.
+            self._tls_early += self._view[:nbytes]
+            return
         self.core.receive_data(bytes(self._view[:nbytes]))
         self._wake.set()
         if self.core.pending_input > PAUSE_ABOVE and not self._paused and self.transport:
             self._paused = True
             self.transport.pause_reading()
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool | None:
         if self.core is not None:
             self.core.receive_data(b"")
         self._wake.set()
+        if self.transport is not None and self.transport.get_extra_info("ssl_object"):
+            return None  # TLS transports close on EOF regardless
         return True  # we close the transport ourselves when the session ends
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -216,6 +225,7 @@ class SMTPConnection(asyncio.BufferedProtocol):
         ctx = self.endpoint.tls
         assert ctx is not None
         loop = asyncio.get_running_loop()
+        self._tls_early = bytearray()
         try:
             transport = await loop.start_tls(
                 self.transport,
@@ -227,11 +237,15 @@ class SMTPConnection(asyncio.BufferedProtocol):
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as e:
             session.log.info("tls handshake failed", extra={"err": str(e)})
             return False
+        finally:
+            early, self._tls_early = bytes(self._tls_early or b""), None
         if transport is None:
             return False
         self.transport = transport
         self.core.start_tls_done()
         self._tls_up(session.info)
+        if early:
+            self.core.receive_data(early)
         return True
 
     def _tls_up(self, info: ConnInfo) -> None:

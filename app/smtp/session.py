@@ -112,6 +112,7 @@ class Session:
         self.auth_failures = 0
         self.messages = 0
         self._mech: sasl.ServerMechanism | None = None
+        self._final_ok: sasl.Success | None = None  # SCRAM success awaiting the client's ack
         self._mech_name = ""
         self._table: dict[type[ev.Event], Callable[[Any], Awaitable[Reply | None]]] = {
             ev.Helo: self.on_helo,
@@ -200,11 +201,23 @@ class Session:
         return await self._auth_step(self._mech.start(initial))
 
     async def on_auth_response(self, e: ev.AuthResponse) -> Reply:
+        if self._final_ok is not None:
+            ok, self._final_ok = self._final_ok, None
+            if e.data:
+                return await self._auth_failed(sasl.Failure("data after server-final", True))
+            return self._auth_ok(ok)
         assert self._mech is not None
         return await self._auth_step(self._mech.step(_b64(e.data)))
 
+    def _auth_ok(self, out: sasl.Success) -> Reply:
+        self.account, self.username = self._account_of(out.username), out.username
+        self.svc.auth_limiter.reset(self.info.remote_ip)
+        self.log.info("authenticated", extra={"user": out.username, "mechanism": self._mech_name})
+        return R_AUTH_OK
+
     async def on_auth_end(self, e: ev.AuthCancelled | ev.AuthBadResponse) -> Reply:
         self._mech = None
+        self._final_ok = None
         return e.reply
 
     async def _auth_step(self, out: sasl.Event) -> Reply:
@@ -215,21 +228,12 @@ class Session:
             return _r(c.C334_CONTINUE_AUTH, "", sasl.encode_challenge(out.data).decode())
         self._mech = None
         if isinstance(out, sasl.Success):
-            # SCRAM's server-final data cannot ride on 235; RFC 4954 4 allows it
-            # in a final 334 only when the client asks, which SCRAM clients accept
-            # as additional data on success as well: send it in the 235 text.
-            self.account, self.username = self._account_of(out.username), out.username
-            self.svc.auth_limiter.reset(self.info.remote_ip)
-            self.log.info(
-                "authenticated", extra={"user": out.username, "mechanism": self._mech_name}
-            )
             if out.final:
-                return _r(
-                    c.C235_AUTH_SUCCESS,
-                    c.SE_POL7_OTHER_0,
-                    sasl.encode_challenge(out.final).decode(),
-                )
-            return R_AUTH_OK
+                # RFC 4954 4: 235 carries no data, so SCRAM's server-final message
+                # goes in one more 334; the client answers with an empty line.
+                self._final_ok = out
+                return _r(c.C334_CONTINUE_AUTH, "", sasl.encode_challenge(out.final).decode())
+            return self._auth_ok(out)
         assert isinstance(out, sasl.Failure)
         return await self._auth_failed(out)
 

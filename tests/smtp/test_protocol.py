@@ -833,7 +833,10 @@ def test_starttls_after_auth_is_503() -> None:
     assert s.last_reply() == "503 5.5.1 cannot starttls after authentication"
 
 
-def test_starttls_before_ehlo_is_503() -> None:
+def test_starttls_before_ehlo_is_accepted_and_ehlo_is_needed_after() -> None:
     s = Shell()
     s.feed(b"STARTTLS\r\n")
+    assert s.last_reply().startswith("220 ")
+    s.p.start_tls_done()
+    s.feed(b"MAIL FROM:<a@example.org>\r\n")
     assert s.last_reply() == "503 5.5.1 no ehlo/helo yet"
