@@ -87,7 +87,11 @@ def setup_server(
     directory: Path,
     services: Sequence[str] = ("smtp", "submission", "submissions"),
     extra_config: str = "",
+    top_config: str = "",
+    limits: str = "",
 ) -> MailServer:
+    """Write a configuration and create the accounts. ``top_config``: top-level
+    settings; ``limits``: lines of the [limits] table; ``extra_config``: more tables."""
     ports = {s: free_port() for s in services}
     generate_self_signed(["mail.test.example"], directory / "cert.pem", directory / "key.pem")
     blocks = "".join(
@@ -96,9 +100,12 @@ def setup_server(
     write_config(
         directory,
         'postmaster_account = "you"\n'
-        "[limits]\nunknown_recipient_delay_s = 0.05\n"
-        f"{extra_config}"
-        '[listeners.local]\nips = ["127.0.0.1"]\n'
+        + top_config
+        + "\n[limits]\nunknown_recipient_delay_s = 0.05\n"
+        + limits
+        + "\n"
+        + extra_config
+        + '\n[listeners.local]\nips = ["127.0.0.1"]\n'
         '[listeners.local.tls]\ncertificates = [{cert = "cert.pem", key = "key.pem"}]\n' + blocks,
     )
     db = AdminDB(directory / "data" / "admin.db")

@@ -310,14 +310,18 @@ class Session:
 
     async def on_rcpt(self, e: ev.Rcpt) -> Reply:
         cfg = self.svc.config
-        if is_postmaster_path(f"<{e.path}>"):  # RFC 5321 4.1.1.3
-            rcpt = parse_smtp_path(f"<postmaster@{cfg.hostname}>", utf8=True)
-        else:
-            try:
-                rcpt = parse_smtp_path(f"<{e.path}>", utf8=self.tx.smtputf8)
-            except AddressError as err:
-                return _address_reply(err, sender=False)
-        assert rcpt is not None
+        if is_postmaster_path(f"<{e.path}>") and cfg.postmaster_account:
+            # RFC 5321 4.1.1.3: "Postmaster" without a domain must be accepted.
+            pm = parse_smtp_path(f"<postmaster@{cfg.hostname}>", utf8=True)
+            assert pm is not None
+            self.tx.recipients.append(LocalRecipient(pm, cfg.postmaster_account, "postmaster"))
+            return R_RCPT_OK
+        try:
+            rcpt = parse_smtp_path(f"<{e.path}>", utf8=self.tx.smtputf8)
+        except AddressError as err:
+            return _address_reply(err, sender=False)
+        if rcpt is None:  # RCPT TO:<> is no recipient
+            return _r(c.C501_PARAM_SYNTAX_ERROR, c.SE_ADDR1_MAILBOX_SYNTAX_3, "empty recipient")
         if cfg.localserve:
             sim = simulated(rcpt.localpart, Stage.RCPT)
             if sim is not None:
