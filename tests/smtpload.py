@@ -33,9 +33,9 @@ class LoadResult:
         return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
-def message(msgid: str, size: int = 4096) -> bytes:
+def message(msgid: str, size: int = 4096, sender: str = "bench@remote.example") -> bytes:
     head = (
-        f"From: bench@remote.example\r\nTo: you@example.org\r\nSubject: load {msgid}\r\n"
+        f"From: {sender}\r\nTo: you@example.org\r\nSubject: load {msgid}\r\n"
         f"Message-ID: <{msgid}>\r\n\r\n"
     ).encode()
     line = b"The quick brown fox jumps over the lazy dog, again and again.\r\n"
@@ -97,7 +97,7 @@ async def _client(
                 res.errors.append(f"codes {codes}")
                 return
             t0 = time.monotonic()
-            w.write(message(msgid, size) + b".\r\n")
+            w.write(message(msgid, size, sender) + b".\r\n")
             code = await _reply(r)
             if code != 250:
                 res.errors.append(f"data {code}")

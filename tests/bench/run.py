@@ -25,8 +25,10 @@ def rss_kib(pid: int) -> int:
 def idle_rss(workdir: Path, profile: str) -> dict[str, Any]:
     """RSS of ``pillarbox serve`` with one account, once it has started and settled."""
     cfg = write_config(workdir / profile, f'profile = "{profile}"\n')
-    for args in (["config", "domain", "add", "example.com"],
-                 ["config", "account", "add", "you", "you@example.com"]):
+    for args in (
+        ["config", "domain", "add", "example.com"],
+        ["config", "account", "add", "you", "you@example.com"],
+    ):
         r = run_cli(args, config=cfg)
         assert r.returncode == 0, r.stderr
     server = ServerProcess(["serve"], config=cfg)
@@ -39,8 +41,11 @@ def idle_rss(workdir: Path, profile: str) -> dict[str, Any]:
         for _ in range(10):
             samples.append(rss_kib(server.proc.pid))
             time.sleep(0.1)
-        return {"profile": profile, "idle_rss_mib": round(samples[-1] / 1024, 1),
-                "startup_s": round(startup_s, 3)}
+        return {
+            "profile": profile,
+            "idle_rss_mib": round(samples[-1] / 1024, 1),
+            "startup_s": round(startup_s, 3),
+        }
     finally:
         server.stop()
 
@@ -49,15 +54,23 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
-    sections = sys.argv[1:] or ["store", "serve"]
+    sections = sys.argv[1:] or ["store", "serve", "shipping"]
     with tempfile.TemporaryDirectory(prefix="pillarbox-bench-") as tmp:
         work = Path(tmp)
         if "store" in sections:
             from tests.bench import store_bench
 
             results["store"] = store_bench.run(work / "store")
+        if "smtp" in sections:
+            from tests.bench import smtp_bench
+
+            results["smtp"] = smtp_bench.run(work / "smtp")
         if "serve" in sections:
             results["serve"] = [idle_rss(work / "serve", p) for p in ("default", "lowmem")]
+        if "shipping" in sections:
+            from tests.packaging import bench as shipping
+
+            results["shipping"] = shipping.run(work / "shipping")
     print(json.dumps(results, indent=2))
 
 
