@@ -23,6 +23,7 @@ import app
 from app.auth.connlimit import ConnectionLimiter
 from app.config.schema import ConfigError, Problem
 from app.config.static import STANDARD_PORTS, Config, Listener, parse
+from app.dns.resolver import Resolver
 from app.ops.ctl import MAX_LINE, ctl_path
 from app.services import Services
 from app.store import admincmds
@@ -93,6 +94,7 @@ class Server:
             started=asyncio.get_running_loop().time(),
         )
         svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
+        svc.resolver = Resolver(cfg.dns.servers, timeout=cfg.dns.timeout)
         svc.connections = ConnectionLimiter(
             max_total=tuned.max_connections,
             concurrent=(

@@ -17,6 +17,7 @@ from app.auth.connlimit import ConnectionLimiter
 from app.auth.ratelimit import FailedAuthLimiter
 from app.config.dynamic import Dynamic
 from app.config.static import Config
+from app.dns.resolver import Resolver
 from app.store.admin import AdminDB
 from app.store.registry import Accounts
 from app.tls.certs import CertStore
@@ -37,6 +38,7 @@ class Services:
     cpu_executor: ThreadPoolExecutor
     accounts: Accounts
     dynamic: Dynamic
+    resolver: Resolver = field(default_factory=Resolver)
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
     tasks: set["asyncio.Task[Any]"] = field(default_factory=set)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import apsw
 
+from app.dns.loopback import LoopbackDNSServer
 from app.store import admincmds
 from app.store.admin import AdminDB
 from app.tls.certs import generate_self_signed
@@ -34,6 +35,7 @@ def free_port() -> int:
 class MailServer:
     directory: Path
     ports: dict[str, int]
+    dns: LoopbackDNSServer
     proc: ServerProcess | None = None
     extra: list[str] = field(default_factory=list)
 
@@ -80,7 +82,10 @@ class MailServer:
 
     def stop(self) -> int:
         assert self.proc is not None
-        return self.proc.stop()
+        try:
+            return self.proc.stop()
+        finally:
+            self.dns.stop()
 
 
 def setup_server(
@@ -93,6 +98,7 @@ def setup_server(
     """Write a configuration and create the accounts. ``top_config``: top-level
     settings; ``limits``: lines of the [limits] table; ``extra_config``: more tables."""
     ports = {s: free_port() for s in services}
+    dns = LoopbackDNSServer().start()
     generate_self_signed(["mail.test.example"], directory / "cert.pem", directory / "key.pem")
     blocks = "".join(
         f"\n[listeners.local.{s}]\nenabled = true\nport = {p}\n" for s, p in ports.items()
@@ -101,6 +107,7 @@ def setup_server(
         directory,
         'postmaster_account = "you"\n'
         + top_config
+        + f'\n[dns]\nservers = ["{dns.address}"]\ntimeout = 2.0\n'
         + "\n[limits]\nunknown_recipient_delay_s = 0.05\n"
         + limits
         + "\n"
@@ -123,7 +130,7 @@ def setup_server(
         )
     finally:
         db.close()
-    return MailServer(directory, ports)
+    return MailServer(directory, ports, dns)
 
 
 def start(server: MailServer) -> MailServer:

@@ -184,6 +184,36 @@ class Limits:
         ]
 
 
+class DMARCMethod(enum.StrEnum):
+    RFC9989 = "rfc9989"
+    RFC7489 = "rfc7489"
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    dnsbl_zones: list[str] = setting(
+        "DNS block lists checked for senders on port 25; a zone is used only while its "
+        "health check passes (127.0.0.2 listed, 127.0.0.1 not).",
+        factory=list,
+    )
+    dmarc_method: DMARCMethod = setting(
+        "How DMARC finds the organizational domain: rfc9989 (DNS tree walk) or rfc7489 "
+        "(public suffix list).",
+        DMARCMethod.RFC9989,
+    )
+    dkim_max_verify_size: int = setting(
+        "Largest message whose DKIM signatures are verified, in bytes; larger ones get dkim=none.",
+        64 * 1024 * 1024,
+    )
+
+    def validate(self) -> list[tuple[str, str]]:
+        return [
+            (f"dnsbl_zones[{i}]", p)
+            for i, z in enumerate(self.dnsbl_zones)
+            if (p := _domain_problem(z) or "")
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     default: int = setting(
@@ -219,6 +249,7 @@ class Config:
     dns: DNS = setting("DNS resolution.", factory=DNS)
     limits: Limits = setting("Protocol limits.", factory=Limits)
     quota: Quota = setting("Default per-account disk quota.", factory=Quota)
+    checks: Checks = setting("Message authentication checks on incoming mail.", factory=Checks)
     tuning: Tuning = setting(
         "Overrides of the profile's knobs (0 = profile's value).", factory=Tuning
     )

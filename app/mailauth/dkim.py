@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from app.dns.resolver import Answer, DNSError, InvalidName, NotFound
 from app.mailauth.dkim_canon import (
+    BodyHasher,
     BodyTooShort,
     Canon,
     RawHeader,
@@ -85,6 +87,8 @@ log = logging.getLogger(__name__)
 
 # Bodies larger than this are hashed in the caller's executor, when one is given.
 OFFLOAD_THRESHOLD = 1 << 20
+FILE_CHUNK = 1 << 20
+MAX_HEAD = 1 << 20  # header section read from a message file
 DEFAULT_MAX_SIGNATURES = 16
 
 # mox's default: all addressing fields, date and subject, message-referencing fields
@@ -204,6 +208,8 @@ class _Context:
     body: bytes
     from_count: int
     executor: concurrent.futures.Executor | None
+    # A large spooled message: its body is hashed from the file, never held whole.
+    body_file: tuple[Path, int] | None = None
     body_hashes: dict[tuple[Canon, str, int | None], bytes | BodyTooShort] = field(
         default_factory=dict
     )
@@ -211,10 +217,17 @@ class _Context:
     async def body_hash(self, canon: Canon, hash_name: str, length: int | None) -> bytes:
         key = (canon, hash_name, length)
         if key not in self.body_hashes:
+            value: bytes | BodyTooShort
             try:
-                if self.executor is not None and len(self.body) > OFFLOAD_THRESHOLD:
+                if self.body_file is not None:
                     loop = asyncio.get_running_loop()
-                    value: bytes | BodyTooShort = await loop.run_in_executor(
+                    path, offset = self.body_file
+                    value = await loop.run_in_executor(
+                        self.executor, _file_body_hash, path, offset, canon, hash_name, length
+                    )
+                elif self.executor is not None and len(self.body) > OFFLOAD_THRESHOLD:
+                    loop = asyncio.get_running_loop()
+                    value = await loop.run_in_executor(
                         self.executor, body_hash, self.body, canon, hash_name, length
                     )
                 else:
@@ -349,9 +362,32 @@ def _trust(result: DKIMResult, ctx: _Context) -> DKIMResult:
     return _fields(result, result.status, "; ".join(reasons), trusted=not reasons)
 
 
+def _file_body_hash(
+    path: Path, offset: int, canon: Canon, hash_name: str, length: int | None
+) -> bytes:
+    """Body hash of a message file from ``offset`` on, read in chunks (executor thread)."""
+    hasher = BodyHasher(canon, hash_name, length)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while chunk := f.read(FILE_CHUNK):
+            hasher.feed(chunk)
+    return hasher.digest()
+
+
+def _read_head(path: Path) -> tuple[bytes, int]:
+    """The header section of a message file (up to :data:`MAX_HEAD`) and the body offset."""
+    with open(path, "rb") as f:
+        head = f.read(MAX_HEAD)
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = head.find(sep)
+        if i >= 0:
+            return head[: i + len(sep)], i + len(sep)
+    return head, len(head)
+
+
 async def verify(
     resolver: TXTResolver,
-    message: bytes,
+    message: bytes | Path,
     *,
     now: float | None = None,
     executor: concurrent.futures.Executor | None = None,
@@ -359,18 +395,28 @@ async def verify(
 ) -> list[DKIMResult]:
     """Verify every DKIM-Signature field of ``message``, top to bottom.
 
-    An empty list means the message is not signed. Signatures beyond
+    ``message`` may be a file: its header is read and its body hashed in chunks
+    (in ``executor``), so a large message never sits in memory. An empty list means
+    the message is not signed. Signatures beyond
     ``max_signatures`` are reported as neutral without DNS lookups. Bodies over
     :data:`OFFLOAD_THRESHOLD` are hashed in ``executor`` when it is given.
     """
     now = time.time() if now is None else now
+    body_file = None
+    if isinstance(message, Path):
+        path = message
+        loop = asyncio.get_running_loop()
+        head, file_offset = await loop.run_in_executor(executor, _read_head, path)
+        body_file = (path, file_offset)
+        message = head
     message = normalize_line_endings(message)
     headers, body_offset = split_message(message)
     ctx = _Context(
         headers,
-        message[body_offset:],
+        message[body_offset:] if body_file is None else b"",
         sum(1 for h in headers if h.lname == "from"),
         executor,
+        body_file,
     )
     sig_headers = [h for h in headers if h.lname == "dkim-signature"]
     results: list[DKIMResult | None] = []

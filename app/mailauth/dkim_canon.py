@@ -169,3 +169,61 @@ class BodyTooShort(ValueError):
         super().__init__(f"l={wanted} exceeds canonical body length {have}")
         self.wanted = wanted
         self.have = have
+
+
+class BodyHasher:
+    """:func:`body_hash` for a body that arrives in chunks (a large spooled message).
+
+    Lines are canonicalised as they complete; a run of empty lines is held back until
+    a non-empty line follows, so trailing empty lines are dropped as RFC 6376 3.4.3
+    and 3.4.4 require. Bare LF counts as CRLF, as :func:`normalize_line_endings`
+    would make it. Memory: one partial line.
+    """
+
+    def __init__(self, canon: Canon, hash_name: str, length: int | None = None) -> None:
+        self.canon = canon
+        self.length = length
+        self._hash = hashlib.new(hash_name)
+        self._partial = b""
+        self._empty = 0  # empty lines held back
+        self.size = 0  # canonical octets so far
+
+    def _emit(self, data: bytes) -> None:
+        if self.length is not None:
+            room = self.length - self.size
+            if room > 0:
+                self._hash.update(data[:room])
+        else:
+            self._hash.update(data)
+        self.size += len(data)
+
+    def _line(self, line: bytes) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if self.canon is Canon.RELAXED:
+            line = _WSP_RUN.sub(b" ", line).rstrip(b" ")
+        if not line:
+            self._empty += 1
+            return
+        if self._empty:
+            self._emit(b"\r\n" * self._empty)
+            self._empty = 0
+        self._emit(line + b"\r\n")
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def digest(self) -> bytes:
+        """The body hash; raises :class:`BodyTooShort` like :func:`body_hash`."""
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        if self.size == 0 and self.canon is Canon.SIMPLE:
+            self._emit(b"\r\n")  # RFC 6376 3.4.3: an empty body is one CRLF
+        if self.length is not None and self.length > self.size:
+            raise BodyTooShort(self.length, self.size)
+        return self._hash.digest()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from app.auth.channelbinding import channel_binding_for
 from app.config.static import Listener
+from app.delivery.checks import Checker
 from app.log import ConnLogger
 from app.services import Services
 from app.smtp import codes as c
@@ -40,6 +41,7 @@ class Endpoint:
     submission: bool
     implicit_tls: bool
     tls: ssl.SSLContext | None
+    checker: Checker | None = None  # message authentication, for delivery (port 25)
 
 
 def mechanisms(tls: bool, binding: bool) -> list[str]:
@@ -144,7 +146,7 @@ class SMTPConnection(asyncio.BufferedProtocol):
             log, {"cid": cid, "remote": self.remote_ip, "listener": ep.listener_name}
         )
         info = ConnInfo(ep.listener_name, ep.hostname, self.remote_ip, ep.submission, cid)
-        session = Session(self.svc, info, self.core, logger)
+        session = Session(self.svc, info, self.core, logger, ep.checker)
         if tls_on:
             self._tls_up(info)
         logger.info("smtp connection", extra={"submission": ep.submission, "tls": tls_on})

@@ -6,6 +6,7 @@ import socket
 
 from app.auth.channelbinding import tls_exporter_available
 from app.config.static import Listener
+from app.delivery.checks import Checker
 from app.services import Services
 from app.smtp.server import Endpoint, SMTPConnection
 
@@ -23,13 +24,24 @@ async def _start(
     # The channel-binding self-test does a TLS handshake: run it once, off the loop.
     await asyncio.to_thread(tls_exporter_available)
     (svc.data_dir / "tmp").mkdir(exist_ok=True)
+    hostname = lst.hostname or svc.config.hostname
+    checks = svc.config.checks
+    checker = Checker(
+        svc.resolver,
+        hostname,
+        list(checks.dnsbl_zones),
+        str(checks.dmarc_method),
+        checks.dkim_max_verify_size,
+        svc.cpu_executor,
+    )
     endpoint = Endpoint(
         name,
         lst,
-        lst.hostname or svc.config.hostname,
+        hostname,
         submission=kind != "smtp",
         implicit_tls=implicit,
         tls=tls,
+        checker=checker if kind == "smtp" else None,
     )
     loop = asyncio.get_running_loop()
     servers: list[asyncio.AbstractServer] = []

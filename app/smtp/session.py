@@ -20,6 +20,7 @@ from app.auth.base import ChannelBinding
 from app.auth.credentials import Credentials
 from app.auth.ratelimit import delay_for, log_auth_failure
 from app.delivery import local
+from app.delivery.checks import Checker, Verdict, strip_forged_results
 from app.delivery.localserve import Stage, simulated
 from app.delivery.received import ReceivedInfo, received
 from app.delivery.recipients import LocalRecipient, alias_allows_sender, resolve
@@ -69,6 +70,12 @@ R_ALIAS_CLOSED = _r(
     c.C550_MAILBOX_UNAVAILABLE, c.SE_POL7_DELIVERY_UNAUTH_1, "only members may send to this list"
 )
 R_QUOTA = _r(c.C452_STORAGE_FULL, c.SE_MAILBOX2_FULL_2, "account storage full")
+# RFC 7489 7.2 / RFC 7372: 5.7.1 is common; mox uses 5.7.26 (multiple checks failed).
+R_DMARC_REJECT = _r(
+    c.C550_MAILBOX_UNAVAILABLE,
+    c.SE_POL7_MULTIPLE_AUTH_FAILS_26,
+    "dmarc policy of the sender domain rejects this message",
+)
 R_TEMP = _r(c.C451_LOCAL_ERROR, c.SE_SYS3_OTHER_0, "error storing message, try again later")
 
 
@@ -101,8 +108,10 @@ class Session:
         info: ConnInfo,
         core: ServerProtocol,
         logger: logging.LoggerAdapter[logging.Logger],
+        checker: Checker | None = None,
     ) -> None:
         self.svc = svc
+        self.checker = checker
         self.info = info
         self.core = core
         self.log = logger
@@ -391,9 +400,26 @@ class Session:
                     sim = simulated(r.rcpt.localpart, Stage.DATA)
                     if sim is not None:
                         return await self._simulate(sim)
-            return await self._store(tx)
+            verdict = await self._check(tx) if self.checker is not None else None
+            if verdict is not None and verdict.reject:
+                self.log.info(
+                    "message rejected by dmarc policy",
+                    extra={"from_domain": verdict.dmarc.from_domain if verdict.dmarc else ""},
+                )
+                return R_DMARC_REJECT
+            return await self._store(tx, verdict)
         finally:
             self._reset()
+
+    async def _check(self, tx: Transaction) -> Verdict:
+        assert self.checker is not None and tx.spool is not None
+        return await self.checker.check(
+            remote_ip=self.info.remote_ip,
+            helo=self.core.hello or "",
+            mail_from=tx.mail_from,
+            content=tx.spool.content(),
+            head=tx.spool.head(),
+        )
 
     def _check_message(self, head: bytes) -> Reply | None:
         if not self.info.submission:
@@ -415,13 +441,14 @@ class Session:
             )
         return None
 
-    async def _store(self, tx: Transaction) -> Reply:
+    async def _store(self, tx: Transaction, verdict: Verdict | None = None) -> Reply:
         assert tx.spool is not None
         self.messages += 1
         msgid = f"{self.info.cid}-{self.messages}"
         now = datetime.now(UTC)
         one = len({r.rcpt for r in tx.recipients}) == 1
-        common = self._auth_results()
+        common = verdict.headers if verdict is not None else self._auth_results()
+        mailbox = "Junk" if verdict is not None and verdict.junk else local.INBOX
 
         def prefix(r: LocalRecipient) -> bytes:
             rp = f"<{tx.mail_from.pack(True)}>" if tx.mail_from else "<>"
@@ -439,7 +466,10 @@ class Session:
             )
             return f"Return-Path: {rp}\r\n".encode() + received(info, now) + common
 
-        results = await local.deliver(self.svc.accounts, tx.recipients, tx.spool.content(), prefix)
+        content = strip_forged_results(tx.spool.content(), self.info.hostname)
+        results = await local.deliver(
+            self.svc.accounts, tx.recipients, content, prefix, mailbox=mailbox
+        )
         outcomes = {r.outcome for r in results}
         self.log.info(
             "message received",
