@@ -256,7 +256,11 @@ def cmd_setadminpassword(args: argparse.Namespace) -> int:
 # top-level subparsers object and ``add(name, handler, help, parent)`` creates one
 # subcommand with --json. Handlers import what they need when they run, so that
 # start-up stays fast.
-CLI_MODULES: tuple[str, ...] = ("app.ops.dkim_cli", "app.ops.mailauth_cli")
+CLI_MODULES: tuple[str, ...] = (
+    "app.ops.dkim_cli",
+    "app.ops.mailauth_cli",
+    "app.ops.web_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -432,4 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under ``python -m app.cli`` this module runs as __main__ while the command
+    # modules import app.cli: call app.cli's main so both see one Fail class.
+    from app.cli import main as package_main
+
+    sys.exit(package_main())

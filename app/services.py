@@ -18,6 +18,7 @@ from app.auth.ratelimit import FailedAuthLimiter
 from app.config.dynamic import Dynamic
 from app.config.static import Config
 from app.dns.resolver import Resolver
+from app.metrics import Metrics
 from app.store.admin import AdminDB
 from app.store.registry import Accounts
 from app.tls.certs import CertStore
@@ -52,6 +53,9 @@ class Services:
     reconfigure: Callable[[str], Awaitable[None]] | None = None
     # Failed-login counts per IP class, shared by every protocol (use on the loop).
     auth_limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+    metrics: Metrics = field(default_factory=Metrics)
+    # Threads for the web interfaces' WSGI handlers; created by app.web on first use.
+    web_executor: ThreadPoolExecutor | None = None
 
     async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
         """Run ``fn`` with the admin database on its own thread."""

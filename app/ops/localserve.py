@@ -2,7 +2,9 @@
 
 The first start initialises a directory with a configuration file, a self-signed
 certificate and the account ``you@localhost`` (password ``pillarbox``). Everything
-listens on loopback only, on the standard ports plus 1000.
+listens on loopback only, on the standard ports plus 1000; the admin pages are at
+http://localhost:1080/admin/ (password ``pillarbox``), the account pages at
+https://localhost:1443/account/.
 """
 
 from pathlib import Path
@@ -23,7 +25,10 @@ PORTS = {
     "submissions": 465,
     "imap": 143,
     "imaps": 993,
-    "http": 80,
+    # Port 1080 is admin_http, not http: it serves /admin/ and /metrics as well as
+    # everything the public http service does (autoconfig, MTA-STS, redirects to
+    # https for /account/), so a local instance needs one plain-HTTP port, as in mox.
+    "admin_http": 80,
     "https": 443,
 }
 

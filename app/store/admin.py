@@ -71,6 +71,18 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: web sessions (app.store.sessions): only a hash of the session id is stored
+    """
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,         -- sha256 hex of the cookie value
+        kind TEXT NOT NULL,               -- "admin" or "account"
+        subject TEXT NOT NULL,            -- account name; "" for the admin
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions(expires);
+    """,
 ]
 
 

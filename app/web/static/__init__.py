@@ -1,0 +1,1 @@
+"""Static files (CSS, small JS) of the web interfaces, served by app.web.pages.static_file."""
