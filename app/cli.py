@@ -236,6 +236,34 @@ def cmd_account_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dkim_add(args: argparse.Namespace) -> int:
+    r = admin(
+        args,
+        "dkim.add",
+        {"domain": args.domain, "selector": args.selector, "algorithm": args.algorithm},
+    )
+    output(
+        args,
+        r,
+        f"selector {r['selector']} added; publish this DNS record:\n"
+        f'{r["selector"]}._domainkey.{r["domain"]}. TXT "{r["txt"]}"',
+    )
+    return 0
+
+
+def cmd_dkim_list(args: argparse.Namespace) -> int:
+    rows = admin(args, "dkim.list", {"domain": args.domain})
+    output(
+        args,
+        rows,
+        "\n".join(
+            f'{r["selector"]}._domainkey.{r["domain"]}. TXT "{r["txt"]}"  ; {r["algorithm"]}'
+            for r in rows
+        ),
+    )
+    return 0
+
+
 def cmd_setaccountpassword(args: argparse.Namespace) -> int:
     admin(
         args,
@@ -344,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("domain")
     add("list", simple("domain.list", []), "list domains", dsub)
+
+    kp = csub.add_parser("dkim", help="DKIM signing keys of a domain: add, remove, list")
+    ksub = kp.add_subparsers(dest="sub", metavar="ACTION", required=True)
+    sp = add("add", cmd_dkim_add, "generate a new signing key for a domain", ksub)
+    sp.add_argument("domain")
+    sp.add_argument("--selector", default="", help="selector name (default: date + letter)")
+    sp.add_argument("--algorithm", choices=["rsa", "ed25519"], default="rsa")
+    sp = add(
+        "rm", simple("dkim.rm", ["domain", "selector"], "key removed"), "remove a signing key", ksub
+    )
+    sp.add_argument("domain")
+    sp.add_argument("selector")
+    sp = add("list", cmd_dkim_list, "list signing keys with their DNS records", ksub)
+    sp.add_argument("domain", nargs="?", default="")
 
     ap = csub.add_parser("account", help="add, remove or list accounts; set a quota")
     asub = ap.add_subparsers(dest="sub", metavar="ACTION", required=True)

@@ -82,6 +82,7 @@ class Server:
             AdminDB, self.data_dir / "admin.db", cache_kib=tuned.sqlite_cache_kib
         ).result()
         dynamic = admin_executor.submit(admin.snapshot).result()
+        dkim = admin_executor.submit(admincmds.load_dkim, admin).result()
         runtime = StoreRuntime(workers=tuned.store_threads)
         svc = Services(
             config=cfg,
@@ -95,6 +96,7 @@ class Server:
         )
         svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
         svc.resolver = Resolver(cfg.dns.servers, timeout=cfg.dns.timeout)
+        svc.dkim = dkim
         svc.connections = ConnectionLimiter(
             max_total=tuned.max_connections,
             concurrent=(
@@ -272,6 +274,7 @@ class Server:
         assert self.services is not None
         svc = self.services
         svc.dynamic = await svc.admin_call(lambda db: db.snapshot())
+        svc.dkim = await svc.admin_call(admincmds.load_dkim)
         await svc.accounts.apply(svc.dynamic.accounts, svc.quota_for)
         log.info(
             "dynamic settings loaded",

@@ -20,6 +20,7 @@ from app.config.static import Config
 from app.dns.resolver import Resolver
 from app.metrics import Metrics
 from app.store.admin import AdminDB
+from app.store.admincmds import DKIMSet
 from app.store.registry import Accounts
 from app.tls.certs import CertStore
 
@@ -40,6 +41,7 @@ class Services:
     accounts: Accounts
     dynamic: Dynamic
     resolver: Resolver = field(default_factory=Resolver)
+    dkim: DKIMSet = field(default_factory=DKIMSet)  # signing keys, reloaded with settings
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
     tasks: set["asyncio.Task[Any]"] = field(default_factory=set)

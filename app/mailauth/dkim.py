@@ -548,17 +548,25 @@ def signature_field(
     return fold(tokens, b) + "\r\n"
 
 
-def sign(message: bytes, *, selectors: Sequence[Selector], now: float | None = None) -> bytes:
+def sign(
+    message: bytes | Path, *, selectors: Sequence[Selector], now: float | None = None
+) -> bytes:
     """DKIM-Signature fields (relaxed/relaxed) to prepend to ``message``, one per
-    selector, each ending in CRLF. Raises :class:`SignError`."""
+    selector, each ending in CRLF. Raises :class:`SignError`.
+
+    ``message`` may be a file, whose body is hashed in chunks (call from a thread)."""
     now = time.time() if now is None else now
-    message = normalize_line_endings(message)
-    headers, body_offset = split_message(message)
+    if isinstance(message, Path):
+        head, offset = _read_head(message)
+        headers, _ = split_message(normalize_line_endings(head))
+        bh = _file_body_hash(message, offset, Canon.RELAXED, "sha256", None)
+    else:
+        message = normalize_line_endings(message)
+        headers, body_offset = split_message(message)
+        bh = body_hash(message[body_offset:], Canon.RELAXED, "sha256")
     nfrom = sum(1 for h in headers if h.lname == "from")
     if nfrom != 1:
         raise SignError(f"message has {nfrom} from fields, need exactly 1")  # RFC 6376 5.4
-    body = message[body_offset:]
-    bh = body_hash(body, Canon.RELAXED, "sha256")
     out: list[str] = []
     for sel in selectors:
         algorithm = _algorithm(sel)

@@ -117,6 +117,7 @@ def quickstart(directory: Path, email: str, hostname: str = "") -> Result:
         )
         admincmds.run(db, "setadminpassword", {"password": admin_password})
         ds = db.snapshot().domains[domain.ascii]
+        dkim = admincmds.load_dkim(db).dns(domain.ascii)
     except admincmds.CommandError as e:
         raise QuickstartError(str(e)) from None
     finally:
@@ -124,7 +125,7 @@ def quickstart(directory: Path, email: str, hostname: str = "") -> Result:
     tmp = cfg_path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(cfg_path)
-    dns = zone_text(records(host, ds))
+    dns = zone_text(records(host, ds, dkim=dkim))
     return Result(cfg_path, account, r["address"], password, admin_password, host, dns)
 
 

@@ -78,8 +78,8 @@ def register(sub: Any, add: Any) -> None:
     )
 
 
-def _domain(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """(config, DomainSettings, MTA-STS policy) of ``args.domain``, read from admin.db."""
+def _domain(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """(config, DomainSettings, MTA-STS policy, DKIM records) of ``args.domain``."""
     from app.dns.domain import Domain, DomainError
     from app.store.admin import AdminDB
     from app.web.settings import mtasts_policy
@@ -94,7 +94,9 @@ def _domain(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         ds = db.snapshot().domains.get(name)
         if ds is None:
             raise CLIError(f"no such domain: {name}")
-        return cfg, ds, mtasts_policy(db, cfg, name)
+        from app.store.admincmds import load_dkim
+
+        return cfg, ds, mtasts_policy(db, cfg, name), load_dkim(db).dns(name)
     finally:
         db.close()
 
@@ -113,7 +115,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_clientconfig(args: argparse.Namespace) -> int:
     from app.web.clientconfig import client_settings, manual_text
 
-    cfg, ds, _ = _domain(args)
+    cfg, ds, _, _ = _domain(args)
     cs = client_settings(cfg, ds)
     if args.json:
         import dataclasses
@@ -132,8 +134,8 @@ def cmd_clientconfig(args: argparse.Namespace) -> int:
 def cmd_dnsrecords(args: argparse.Namespace) -> int:
     from app.config.dnsrecords import records, zone_text
 
-    cfg, ds, policy = _domain(args)
-    sys.stdout.write(zone_text(records(cfg.hostname, ds, mtasts=policy)))
+    cfg, ds, policy, dkim = _domain(args)
+    sys.stdout.write(zone_text(records(cfg.hostname, ds, mtasts=policy, dkim=dkim)))
     return 0
 
 
@@ -142,8 +144,8 @@ def cmd_dnscheck(args: argparse.Namespace) -> int:
     from app.config.dnsrecords import Status, check, records
     from app.dns.resolver import Resolver
 
-    cfg, ds, policy = _domain(args)
-    recs = records(cfg.hostname, ds, mtasts=policy)
+    cfg, ds, policy, dkim = _domain(args)
+    recs = records(cfg.hostname, ds, mtasts=policy, dkim=dkim)
 
     async def run() -> list[Any]:
         resolver = Resolver(args.dns or cfg.dns.servers, timeout=cfg.dns.timeout)

@@ -8,6 +8,7 @@ picked from an explicit table by event type. Replies come from the named codes i
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from app.delivery.checks import Checker, Verdict, strip_forged_results
 from app.delivery.localserve import Stage, simulated
 from app.delivery.received import ReceivedInfo, received
 from app.delivery.recipients import LocalRecipient, alias_allows_sender, resolve
+from app.mailauth import dkim
 from app.message.address import Address, is_postmaster_path, parse_smtp_path
 from app.message.addrlist import mailboxes, parse_address_list
 from app.message.errors import AddressError, AddressProblem
@@ -400,6 +402,7 @@ class Session:
                     sim = simulated(r.rcpt.localpart, Stage.DATA)
                     if sim is not None:
                         return await self._simulate(sim)
+            signature = await self._sign(tx) if self.info.submission else b""
             verdict = await self._check(tx) if self.checker is not None else None
             if verdict is not None and verdict.reject:
                 self.log.info(
@@ -407,9 +410,28 @@ class Session:
                     extra={"from_domain": verdict.dmarc.from_domain if verdict.dmarc else ""},
                 )
                 return R_DMARC_REJECT
-            return await self._store(tx, verdict)
+            return await self._store(tx, verdict, signature)
         finally:
             self._reset()
+
+    async def _sign(self, tx: Transaction) -> bytes:
+        """DKIM-Signature fields for a submitted message, with the keys of its From
+        domain (or the closest parent domain with keys); b"" when it has none."""
+        assert tx.spool is not None
+        froms = mailboxes(parse_address_list(parse_header(tx.spool.head()).get("from") or ""))
+        addr = froms[0].address() if froms else None
+        if addr is None:
+            return b""
+        selectors = dkim.selectors_for_domain(addr.domain.ascii, self.svc.dkim.selectors)
+        if not selectors:
+            return b""
+        loop = asyncio.get_running_loop()
+        sign = functools.partial(dkim.sign, tx.spool.content(), selectors=selectors)
+        try:
+            return await loop.run_in_executor(self.svc.cpu_executor, sign)
+        except dkim.SignError as e:
+            self.log.warning("dkim signing failed", extra={"err": str(e)})
+            return b""
 
     async def _check(self, tx: Transaction) -> Verdict:
         assert self.checker is not None and tx.spool is not None
@@ -441,7 +463,9 @@ class Session:
             )
         return None
 
-    async def _store(self, tx: Transaction, verdict: Verdict | None = None) -> Reply:
+    async def _store(
+        self, tx: Transaction, verdict: Verdict | None = None, signature: bytes = b""
+    ) -> Reply:
         assert tx.spool is not None
         self.messages += 1
         msgid = f"{self.info.cid}-{self.messages}"
@@ -464,7 +488,7 @@ class Session:
                 msgid=msgid,
                 recipient=r.rcpt.pack(True) if one else "",
             )
-            return f"Return-Path: {rp}\r\n".encode() + received(info, now) + common
+            return f"Return-Path: {rp}\r\n".encode() + received(info, now) + common + signature
 
         content = strip_forged_results(tx.spool.content(), self.info.hostname)
         results = await local.deliver(

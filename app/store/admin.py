@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +30,18 @@ from app.dns.domain import Domain
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMKey:
+    """A DKIM signing key of a domain."""
+
+    domain: str
+    selector: str
+    algorithm: str  # "rsa" or "ed25519"
+    private_key: str  # PKCS#8 PEM
+    created: float
+
 
 MIGRATIONS: list[str] = [
     # 1: dynamic settings, credentials, key/value settings
@@ -82,6 +95,17 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     );
     CREATE INDEX sessions_expires ON sessions(expires);
+    """,
+    # 3: DKIM signing keys per domain (secrets: never exported with the settings)
+    """
+    CREATE TABLE dkim_keys (
+        domain TEXT NOT NULL,             -- ASCII form
+        selector TEXT NOT NULL,
+        algorithm TEXT NOT NULL,          -- "rsa" or "ed25519"
+        private_key TEXT NOT NULL,        -- PKCS#8 PEM
+        created REAL NOT NULL,
+        PRIMARY KEY (domain, selector)
+    );
     """,
 ]
 
@@ -195,8 +219,9 @@ class AdminDB:
             )
             for i, m in enumerate(al.members):
                 ex("INSERT INTO alias_members VALUES (?, ?, ?)", (al.address, i, m))
-        # Credentials of removed accounts go with them.
+        # Credentials of removed accounts, and keys of removed domains, go with them.
         ex("DELETE FROM credentials WHERE account NOT IN (SELECT name FROM accounts)")
+        ex("DELETE FROM dkim_keys WHERE domain NOT IN (SELECT name FROM domains)")
 
     def replace_all(self, d: Dynamic) -> None:
         """Replace every dynamic setting (``config import``); credentials are kept."""
@@ -223,6 +248,45 @@ class AdminDB:
             "SELECT data FROM credentials WHERE account = ?", (account,)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    # DKIM keys.
+
+    def dkim_keys(self, domain: str | None = None) -> list[DKIMKey]:
+        """Signing keys, oldest first, of one domain or all."""
+        q = "SELECT domain, selector, algorithm, private_key, created FROM dkim_keys"
+        args: tuple[str, ...] = ()
+        if domain is not None:
+            q += " WHERE domain = ?"
+            args = (domain,)
+        return [DKIMKey(*row) for row in self.db.execute(q + " ORDER BY created, selector", args)]
+
+    def add_dkim_key(self, key: DKIMKey) -> None:
+        with self.db:
+            if (
+                self.db.execute("SELECT 1 FROM domains WHERE name = ?", (key.domain,)).fetchone()
+                is None
+            ):
+                raise DynamicError(f"no such domain: {key.domain}")
+            if (
+                self.db.execute(
+                    "SELECT 1 FROM dkim_keys WHERE domain = ? AND selector = ?",
+                    (key.domain, key.selector),
+                ).fetchone()
+                is not None
+            ):
+                raise DynamicError(f"selector {key.selector} exists for {key.domain}")
+            self.db.execute(
+                "INSERT INTO dkim_keys VALUES (?, ?, ?, ?, ?)",
+                (key.domain, key.selector, key.algorithm, key.private_key, key.created),
+            )
+
+    def remove_dkim_key(self, domain: str, selector: str) -> None:
+        with self.db:
+            self.db.execute(
+                "DELETE FROM dkim_keys WHERE domain = ? AND selector = ?", (domain, selector)
+            )
+            if self.db.changes() == 0:
+                raise DynamicError(f"no selector {selector} for {domain}")
 
     def set_setting(self, key: str, value: str) -> None:
         with self.db:

@@ -6,11 +6,14 @@ the control socket (``data/ctl``) so the change takes effect at once; when no se
 runs, it applies the very same function to the database directly.
 """
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.config.dynamic import DynamicError, from_toml
-from app.store.admin import AdminDB
+from app.dns.domain import Domain
+from app.store.admin import AdminDB, DKIMKey
 
 Command = Callable[[AdminDB, dict[str, Any]], Any]
 
@@ -30,6 +33,7 @@ def _hash(password: str) -> str:
 
 
 def domain_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    """Add a domain; it gets an RSA-2048 DKIM key unless ``dkim`` is false."""
     ds = db.change(
         lambda b: b.add_domain(
             a["domain"],
@@ -37,7 +41,55 @@ def domain_add(db: AdminDB, a: dict[str, Any]) -> Any:
             client_settings_domain=a.get("client_settings_domain", ""),
         )
     )
-    return {"domain": ds.name.ascii}
+    out: dict[str, Any] = {"domain": ds.name.ascii}
+    if a.get("dkim", True):
+        out["dkim_selector"] = dkim_add(db, {"domain": ds.name.ascii})["selector"]
+    return out
+
+
+def _new_selector(db: AdminDB, domain: str) -> str:
+    """A fresh selector name: the date and a letter (20261125a, 20261125b, ...)."""
+    used = {k.selector for k in db.dkim_keys(domain)}
+    day = time.strftime("%Y%m%d")
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        if day + letter not in used:
+            return day + letter
+    raise CommandError("too many selectors created today")
+
+
+def dkim_add(db: AdminDB, a: dict[str, Any]) -> Any:
+    from app.mailauth.dkim_keys import generate_ed25519, generate_rsa, txt_record
+
+    domain = Domain.parse(a["domain"]).ascii
+    algorithm = a.get("algorithm", "rsa")
+    if algorithm not in ("rsa", "ed25519"):
+        raise CommandError("algorithm must be rsa or ed25519")
+    selector = a.get("selector") or _new_selector(db, domain)
+    if not all(c.isalnum() or c in "-_" for c in selector):
+        raise CommandError(f"invalid selector {selector!r}")
+    pem = generate_rsa(2048) if algorithm == "rsa" else generate_ed25519()
+    db.add_dkim_key(DKIMKey(domain, selector, algorithm, pem.decode(), time.time()))
+    return {"domain": domain, "selector": selector, "algorithm": algorithm, "txt": txt_record(pem)}
+
+
+def dkim_rm(db: AdminDB, a: dict[str, Any]) -> Any:
+    db.remove_dkim_key(Domain.parse(a["domain"]).ascii, a["selector"])
+    return {}
+
+
+def dkim_list(db: AdminDB, a: dict[str, Any]) -> Any:
+    from app.mailauth.dkim_keys import txt_record
+
+    domain = Domain.parse(a["domain"]).ascii if a.get("domain") else None
+    return [
+        {
+            "domain": k.domain,
+            "selector": k.selector,
+            "algorithm": k.algorithm,
+            "txt": txt_record(k.private_key.encode()),
+        }
+        for k in db.dkim_keys(domain)
+    ]
 
 
 def domain_rm(db: AdminDB, a: dict[str, Any]) -> Any:
@@ -170,6 +222,9 @@ COMMANDS: dict[str, Command] = {
     "domain.add": domain_add,
     "domain.rm": domain_rm,
     "domain.list": domain_list,
+    "dkim.add": dkim_add,
+    "dkim.rm": dkim_rm,
+    "dkim.list": dkim_list,
     "account.add": account_add,
     "account.rm": account_rm,
     "account.list": account_list,
@@ -204,3 +259,33 @@ def run(db: AdminDB, name: str, args: dict[str, Any]) -> Any:
         raise CommandError(f"missing argument {e.args[0]!r}") from None
     except (ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMSet:
+    """The loaded DKIM keys: signing selectors and DNS records, by domain."""
+
+    selectors: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # dkim.Selector
+    records: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def dns(self, domain: str) -> tuple[tuple[str, str], ...]:
+        """(selector, TXT value) pairs to publish for ``domain``."""
+        return self.records.get(domain, ())
+
+
+def load_dkim(db: AdminDB) -> DKIMSet:
+    """Read every domain's keys and prepare them for signing (once per settings change)."""
+    from app.mailauth.dkim import Selector
+    from app.mailauth.dkim_keys import load_private_key, txt_record
+
+    selectors: dict[str, list[Any]] = {}
+    records: dict[str, list[tuple[str, str]]] = {}
+    for k in db.dkim_keys():
+        pem = k.private_key.encode()
+        selectors.setdefault(k.domain, []).append(
+            Selector(k.domain, k.selector, load_private_key(pem))
+        )
+        records.setdefault(k.domain, []).append((k.selector, txt_record(pem)))
+    return DKIMSet(
+        {d: tuple(v) for d, v in selectors.items()}, {d: tuple(v) for d, v in records.items()}
+    )

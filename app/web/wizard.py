@@ -156,5 +156,5 @@ def run(ctx: WebContext, inp: SetupInput) -> SetupResult:
         password,
         admin_password,
         not inp.admin_password,
-        zone_text(records(Domain.parse(inp.hostname).ascii, ds)),
+        zone_text(records(Domain.parse(inp.hostname).ascii, ds, dkim=svc.dkim.dns(domain.ascii))),
     )

@@ -155,3 +155,24 @@ def test_config_from_environment_and_flag(tmp_path: Path) -> None:
     ok(["config", "domain", "add", "a.example"], a)
     r = run_cli(["--config", str(b), "config", "domain", "list", "--json"], config=a)
     assert json.loads(r.stdout) == []
+
+
+def test_dkim_keys_are_created_listed_and_removed(config: Path) -> None:
+    out = json.loads(ok(["config", "domain", "add", "example.com", "--json"], config))
+    first = out["dkim_selector"]
+    added = json.loads(
+        ok(["config", "dkim", "add", "example.com", "--algorithm", "ed25519", "--json"], config)
+    )
+    assert added["txt"].startswith("v=DKIM1; k=ed25519; p=")
+    keys = json.loads(ok(["config", "dkim", "list", "example.com", "--json"], config))
+    assert [(k["selector"], k["algorithm"]) for k in keys] == [
+        (first, "rsa"),
+        (added["selector"], "ed25519"),
+    ]
+    assert "._domainkey.example.com. TXT" in ok(["config", "dkim", "list"], config)
+    ok(["config", "dkim", "rm", "example.com", first], config)
+    r = run_cli(["config", "dkim", "rm", "example.com", first], config=config)
+    assert r.returncode == 1 and "no selector" in r.stderr
+    raw = (config.parent / "data" / "admin.db").read_bytes()
+    assert b"PRIVATE KEY" not in ok(["config", "export"], config).encode()
+    assert raw  # keys are kept in the admin database, not in the exported settings

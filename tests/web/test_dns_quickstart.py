@@ -56,8 +56,13 @@ def test_no_client_cname_when_client_host_is_the_host() -> None:
     assert ("mail.example.org.", "CNAME") not in recs
 
 
-def publish(dns: LoopbackDNSServer, host: str, skip: set[tuple[str, str]]) -> None:
-    for r in records(host, DOMAIN):
+def publish(
+    dns: LoopbackDNSServer,
+    host: str,
+    skip: set[tuple[str, str]],
+    dkim: tuple[tuple[str, str], ...] = (),
+) -> None:
+    for r in records(host, DOMAIN, dkim=dkim):
         if (r.name, r.type) not in skip:
             dns.add(r.name, r.type, r.value)
 
@@ -79,10 +84,14 @@ async def test_dnscheck_finds_the_missing_and_the_wrong(dns_server: LoopbackDNSS
 def test_cli_dnsrecords_and_dnscheck(tmp_path: Path, dns_server: LoopbackDNSServer) -> None:
     cfg = write_config(tmp_path, hostname="mx.example.net")
     assert run_cli(["config", "domain", "add", "example.org"], config=cfg).returncode == 0
+    keys = json.loads(run_cli(["config", "dkim", "list", "--json"], config=cfg).stdout)
+    dkim = tuple((k["selector"], k["txt"]) for k in keys)
+    assert len(dkim) == 1  # a new domain gets a DKIM key
     out = run_cli(["config", "dnsrecords", "example.org"], config=cfg)
     assert out.returncode == 0
-    assert zone_text(records("mx.example.net", DOMAIN)) in out.stdout
-    publish(dns_server, "mx.example.net", {("_smtp._tls.example.org.", "TXT")})
+    assert zone_text(records("mx.example.net", DOMAIN, dkim=dkim)) in out.stdout
+    assert f"{dkim[0][0]}._domainkey.example.org." in out.stdout
+    publish(dns_server, "mx.example.net", {("_smtp._tls.example.org.", "TXT")}, dkim)
     r = run_cli(["config", "dnscheck", "--dns", dns_server.address, "example.org"], config=cfg)
     assert r.returncode == 2, r.stderr
     lines = [x for x in r.stdout.splitlines() if not x.startswith("ok ")]

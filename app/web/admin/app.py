@@ -291,7 +291,13 @@ class AdminPages:
             if lst.smtp.enabled and name in svc.certs
             for info in svc.certs[name].infos
         ]
-        return records(svc.config.hostname, d, mtasts=policy, tlsa_sha256=tlsa_digests(paths))
+        return records(
+            svc.config.hostname,
+            d,
+            mtasts=policy,
+            tlsa_sha256=tlsa_digests(paths),
+            dkim=svc.dkim.dns(d.name.ascii),
+        )
 
     def dns_check(self, name: str) -> list[Check]:
         svc = self.ctx.services
