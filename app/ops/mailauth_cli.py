@@ -189,6 +189,51 @@ def cmd_dmarc_lookup(args: argparse.Namespace) -> int:
     return 0 if lk.status == dmarc.LookupStatus.FOUND else 1
 
 
+@_operator_errors
+def cmd_dmarc_verify(args: argparse.Namespace) -> int:
+    """Run every check delivery runs (iprev, SPF, DKIM, ARC, DMARC) on a message."""
+    from app.delivery.checks import Checker
+    from app.message.address import parse_smtp_path
+    from app.message.errors import AddressError
+
+    ip = str(_ip(args.remote_ip))
+    try:
+        sender = parse_smtp_path(f"<{args.mail_from}>", utf8=True) if args.mail_from else None
+    except AddressError as e:
+        raise Fail(f"mail from: {e.reason}") from None
+    data = sys.stdin.buffer.read()
+    checker = Checker(_resolver(args), args.receiver, dmarc_method=args.method)
+    v = asyncio.run(
+        checker.check(
+            remote_ip=ip, helo=args.helo, mail_from=sender, content=data, head=data[: 256 * 1024]
+        )
+    )
+    dm = v.dmarc
+    out: dict[str, Any] = {
+        "dmarc": str(dm.status) if dm else "none",
+        "policy": str(dm.policy) if dm and dm.policy else None,
+        "reject": v.reject,
+        "quarantine": v.junk,
+        "from_domain": dm.from_domain if dm else "",
+        "spf": str(v.spf.status),
+        "dkim": [
+            {
+                "domain": r.domain,
+                "selector": r.selector,
+                "status": str(r.status),
+                "trusted": r.trusted,
+            }
+            for r in v.dkim
+        ],
+        "arc": str(v.arc.status),
+        "iprev": str(v.iprev.status),
+        "authentication_results": v.headers.decode(),
+    }
+    verdict = "reject" if v.reject else "quarantine" if v.junk else "accept"
+    _emit(args, out, [v.headers.decode().rstrip(), f"verdict: {verdict}"])
+    return 0
+
+
 # -- dnsbl --------------------------------------------------------------------
 
 
@@ -302,6 +347,19 @@ def register(sub: Any, add: Add) -> None:
         help="DNS tree walk (rfc9989, default) or public suffix list (rfc7489)",
     )
     sp.add_argument("domain", metavar="DOMAIN")
+    sp = _common(
+        add(
+            "verify",
+            cmd_dmarc_verify,
+            "check a message from stdin as delivery would: iprev, SPF, DKIM, ARC, DMARC",
+            dsub,
+        )
+    )
+    sp.add_argument("--method", choices=("rfc9989", "rfc7489"), default="rfc9989")
+    sp.add_argument("--receiver", default="localhost", help="our host name in the results")
+    sp.add_argument("remote_ip", metavar="REMOTEIP")
+    sp.add_argument("mail_from", metavar="MAILFROM", help='envelope sender, "" for none')
+    sp.add_argument("helo", metavar="HELO")
 
     blp = sub.add_parser("dnsbl", help="DNS block lists")
     bsub = blp.add_subparsers(dest="dnsbl_command", metavar="SUBCOMMAND", required=True)

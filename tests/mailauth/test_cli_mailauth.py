@@ -196,3 +196,44 @@ def test_dns_lookup_shows_authentic(zone: LoopbackDNSServer) -> None:
     assert p.returncode == 1 and "not authentic" in p.stdout
     p = run("dns", "lookup", "--dns", zone.address, "A", "example.org")
     assert "dnssec: authentic" in p.stdout and "192.0.2.10" in p.stdout
+
+
+def test_dmarc_verify_a_signed_message_from_stdin(dns_server: LoopbackDNSServer) -> None:
+    from app.mailauth import dkim
+    from app.mailauth.dkim_keys import generate_ed25519, load_private_key, txt_record
+
+    key = generate_ed25519()
+    dns_server.add("good.example", "TXT", '"v=spf1 ip4:192.0.2.0/24 -all"')
+    dns_server.add("k._domainkey.good.example", "TXT", txt_record(key))
+    dns_server.add("_dmarc.good.example", "TXT", '"v=DMARC1; p=reject"')
+    msg = b"From: a@good.example\r\nSubject: v\r\n\r\nbody\r\n"
+    signed = dkim.sign(msg, selectors=[dkim.Selector("good.example", "k", load_private_key(key))])
+    args = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "dmarc",
+        "verify",
+        "--json",
+        "--dns",
+        dns_server.address,
+        "192.0.2.7",
+        "a@good.example",
+        "mx.good.example",
+    ]
+    r = subprocess.run(args, input=signed + msg, capture_output=True, timeout=60)
+    out = last_json(r.stdout.decode())
+    assert r.returncode == 0
+    assert out["dmarc"] == "pass" and out["spf"] == "pass" and out["reject"] is False
+    assert out["dkim"] == [
+        {"domain": "good.example", "selector": "k", "status": "pass", "trusted": True}
+    ]
+    # Unsigned, from an address SPF does not allow: the policy says reject.
+    args[-3] = "198.51.100.1"
+    r = subprocess.run(args, input=msg, capture_output=True, timeout=60)
+    out = last_json(r.stdout.decode())
+    assert out["dmarc"] == "fail" and out["reject"] is True
+    human = subprocess.run(
+        [a for a in args if a != "--json"], input=msg, capture_output=True, timeout=60
+    )
+    assert b"dmarc=fail" in human.stdout and b"verdict: reject" in human.stdout
