@@ -24,6 +24,7 @@ import apsw
 
 import app.store.ops as ops
 from app.message.summary import summarize
+from app.store import fts
 from app.store.changes import Broadcaster, Subscription
 from app.store.committer import Committer, Operation, Outcome
 from app.store.content import MessageFiles, Prepared, fix_line_endings
@@ -383,7 +384,10 @@ class AccountStore:
             # it go to a file, written in the executor.
             fixed = fix_line_endings(content)
             if len(fixed) < threshold:
-                return Prepared(fixed, None, len(fixed), summarize(fixed))
+                summary = summarize(fixed)
+                return Prepared(
+                    fixed, None, len(fixed), summary, fts.extract(fixed, summary.structure)
+                )
         if isinstance(content, bytes):
             return await self._run(self.files.prepare_bytes, content, threshold)
         return await self._run(self.files.prepare_path, content, threshold, prefix)
@@ -431,6 +435,73 @@ class AccountStore:
             conn = connect(self.path / "index.db")
         try:
             return _build_messages(conn, sql, args, with_structure)
+        finally:
+            with self._pool_lock:
+                self._pool.append(conn)
+
+    # --- search -----------------------------------------------------------------
+
+    async def select_uids(
+        self, mailbox_id: int, test: fts.Test, within: Sequence[int] | None = None
+    ) -> list[int]:
+        """UIDs of messages in the mailbox passing ``test`` (among ``within``), ascending.
+
+        Metadata tests scan small rows and run on the loop thread (~1 ms for 5,000
+        messages); text tests (index lookups, verification of candidates by decoding
+        them) can take longer and run in the executor. Results are exact.
+        """
+        self._check_open()
+        root = self.files.root
+        if not isinstance(test, fts.TextTest | fts.HeaderTest):
+            return fts.select_uids(self._rconn, root, mailbox_id, test, within)
+        return await self._run(self._pooled, fts.select_uids, root, mailbox_id, test, within)
+
+    def unindexed_uids(self, mailbox_id: int) -> list[int]:
+        """UIDs of messages not (yet) in the full-text index; searches must scan them."""
+        self._check_open()
+        return fts.unindexed_uids(self._rconn, mailbox_id)
+
+    def max_modseq(self, mailbox_id: int, uids: Sequence[int]) -> int:
+        """Highest modseq among the given messages, 0 when none exists."""
+        self._check_open()
+        return fts.max_modseq(self._rconn, mailbox_id, uids)
+
+    async def index_missing(self, limit: int = 200) -> int:
+        """Add up to ``limit`` messages stored before the full-text index existed to it.
+
+        Returns how many were indexed; call until it returns 0. Text is extracted
+        here (in the executor), the index rows are written by the committer.
+        """
+        self._check_open()
+        rows = self._rconn.execute(
+            f"SELECT {_MSG_COLUMNS}, structure FROM message m WHERE NOT EXISTS "
+            "(SELECT 1 FROM message_text t WHERE t.message_id = m.id) LIMIT ?",
+            (limit,),
+        ).fetchall()
+        texts: list[tuple[int, fts.IndexText]] = []
+        for r in rows:
+            msg = _message_from_row(r, str(r[15]))
+            try:
+                if msg.file is None:
+                    text = fts.extract(self._inline(msg, 0, None), msg.structure)
+                else:
+                    path = self.files.path(msg.file)
+                    text = await self._run(fts.extract_file, path, msg.structure)
+            except (MessageGone, FileNotFoundError):
+                continue
+            texts.append((msg.id, text))
+        if texts:
+            await self._write(lambda c: Outcome(ops.index_messages(c, texts)))
+        return len(texts)
+
+    def _pooled(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on a pooled read connection (executor thread)."""
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = connect(self.path / "index.db")
+        try:
+            return fn(conn, *args)
         finally:
             with self._pool_lock:
                 self._pool.append(conn)

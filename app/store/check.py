@@ -16,6 +16,7 @@ from typing import Any
 
 import apsw
 
+from app.store import fts
 from app.store.content import fsync_dir
 from app.store.lockfile import lock_account
 from app.store.schema import connect
@@ -33,6 +34,7 @@ class ProblemKind(enum.StrEnum):
     QUOTA_MISMATCH = "quota-mismatch"  # account usage differs from recomputation
     UID_NOT_BELOW_UIDNEXT = "uid-not-below-uidnext"
     MODSEQ_TOO_HIGH = "modseq-too-high"
+    FTS = "fts"  # full-text index inconsistent, or messages not indexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,7 @@ def check_account(path: Path) -> list[Problem]:
         problems += _check_messages(conn, path / "msg")
         problems += _check_counts(conn)
         problems += _check_sequences(conn)
+        problems += [Problem(ProblemKind.FTS, s, d) for s, d in fts.check(conn)]
         return problems
     finally:
         conn.close()

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from app.message.fixup import CRLFStream, crlf
 from app.message.summary import Summary, summarize
+from app.store import fts
 
 CHUNK = 256 * 1024
 # Files up to this size are read into memory once to compute their summary; larger
@@ -36,6 +37,10 @@ class Prepared:
     file: str | None
     size: int
     summary: Summary
+    # Decoded text for the full-text index, extracted here, off the committer. The
+    # default is for callers that build a Prepared themselves: they must pass the
+    # text (fts.extract) or the message is indexed as empty.
+    text: fts.IndexText = fts.EMPTY
 
 
 def fix_line_endings(data: bytes) -> bytes:
@@ -177,9 +182,10 @@ class MessageFiles:
         """CRLF-fix ``data``; small stays inline, large is written as a durable file."""
         fixed = fix_line_endings(data)
         summary = summarize(fixed)
+        text = fts.extract(fixed, summary.structure)
         if len(fixed) < threshold:
-            return Prepared(fixed, None, len(fixed), summary)
-        return Prepared(None, self.write_bytes(fixed), len(fixed), summary)
+            return Prepared(fixed, None, len(fixed), summary, text)
+        return Prepared(None, self.write_bytes(fixed), len(fixed), summary, text)
 
     def prepare_path(self, src: Path, threshold: int, prefix: bytes = b"") -> Prepared:
         """Like :meth:`prepare_bytes` for ``prefix`` + a spool file, never holding a large
@@ -189,4 +195,6 @@ class MessageFiles:
             if st.st_size + len(prefix) < threshold:
                 return self.prepare_bytes(prefix + f.read(), threshold)
             name, size = self.write_stream(f, prefix)
-        return Prepared(None, name, size, _summarize_file(self.path(name), size))
+        summary = _summarize_file(self.path(name), size)
+        text = fts.extract_file(self.path(name), summary.structure)
+        return Prepared(None, name, size, summary, text)

@@ -13,6 +13,7 @@ from typing import Any
 
 import apsw
 
+from app.store import fts
 from app.store.changes import (
     Change,
     FlagsChanged,
@@ -158,13 +159,24 @@ def deliver(conn: apsw.Connection, quota: int | None, m: NewMessage) -> Outcome[
             s.structure,
         ),
     )
+    msgid = conn.last_insert_rowid()
     if p.data is not None:
-        conn.execute(
-            "INSERT INTO content (message_id, data) VALUES (?, ?)",
-            (conn.last_insert_rowid(), p.data),
-        )
+        conn.execute("INSERT INTO content (message_id, data) VALUES (?, ?)", (msgid, p.data))
+    fts.add(conn, msgid, p.text)
     added = MessageAdded(mbid, uid, modseq, bits_to_flags(m.bits), m.keywords, p.size)
     return Outcome(Delivered(mbid, uid, modseq, p.size, s.message_id), [added])
+
+
+def index_messages(conn: apsw.Connection, texts: Sequence[tuple[int, fts.IndexText]]) -> int:
+    """Index messages that have no index row yet (stored before the index existed)."""
+    n = 0
+    for mid, text in texts:
+        exists = one(conn, "SELECT 1 FROM message WHERE id = ?", (mid,))
+        mapped = one(conn, "SELECT 1 FROM message_text WHERE message_id = ?", (mid,))
+        if exists is not None and mapped is None:
+            fts.add(conn, mid, text)
+            n += 1
+    return n
 
 
 def _uid_filter(uids: Sequence[int] | None) -> tuple[str, list[Any]]:
@@ -247,6 +259,7 @@ def _remove_messages(
     uids: list[int] = []
     files: list[str] = []
     total_size = unseen = deleted = 0
+    fts.remove(conn, [r[0] for r in found])
     for mid, uid, bits, size, file in found:
         conn.execute("DELETE FROM message WHERE id = ?", (mid,))
         if tombstones:
@@ -364,12 +377,14 @@ def _insert_copies(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (dst, uid, modseq, modseq, bits, kwtext, received, size, newfile, *rest),
         )
+        newid = conn.last_insert_rowid()
         if not file:
             conn.execute(
                 "INSERT INTO content (message_id, data) "
                 "SELECT ?, data FROM content WHERE message_id = ?",
-                (conn.last_insert_rowid(), mid),
+                (newid, mid),
             )
+        fts.add_copy(conn, newid, mid)
         pairs.append((src_uid, uid))
         changes.append(
             MessageAdded(dst, uid, modseq, bits_to_flags(bits), text_to_keywords(kwtext), size)

@@ -1,0 +1,319 @@
+"""FETCH and UID FETCH (RFC 9051 6.4.5 and 7.5.2; RFC 3516 BINARY; RFC 7162 CONDSTORE/QRESYNC).
+
+:func:`cmd_fetch` resolves the message set against the session's view, loads
+message metadata in chunks of CHUNK (with the cached MIME tree only when an
+attribute needs it), marks messages ``\\Seen`` for non-PEEK body fetches in one
+store write per chunk, and emits one ``* n FETCH (...)`` per message.
+
+Memory: a response is handed to ``ctx.untagged`` whole, so ``BODY[]`` of a large
+message is built in memory (one message at a time). Partial fetches, headers and
+single parts read only their byte range from the store.
+
+Messages expunged by another session after this session's view was made are
+skipped silently (RFC 9051 7.5.1 allows either that or NO; mox answers
+``OK [EXPUNGEISSUED]``, which the shell cannot express through this interface).
+"""
+
+import bisect
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+
+from app.imap import protocol
+from app.imap.bodystructure import body, envelope
+from app.imap.commands import Fetch, FetchAtt, NumSet, Partial, Section
+from app.imap.context import CommandContext
+from app.imap.errors import IMAPBad, IMAPNo
+from app.imap.sections import (
+    NoSuchPart,
+    Source,
+    UnknownCTE,
+    binary_section,
+    binary_size,
+    body_section,
+    slice_partial,
+)
+from app.message.envelope import Envelope
+from app.message.errors import StructureError
+from app.message.part import Part, parse
+from app.store.errors import MessageGone
+from app.store.types import Flag, MessageInfo
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200  # messages per metadata read (the store answers <= 200 rows on the loop)
+
+_SYSTEM_ORDER = (Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED, Flag.DELETED, Flag.DRAFT)
+_SIMPLE = frozenset(
+    {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", "ENVELOPE", "BODYSTRUCTURE"}
+)
+_KNOWN = _SIMPLE | {"RFC822", "RFC822.HEADER", "RFC822.TEXT", "BODY", "BINARY", "BINARY.SIZE"}
+
+
+# --- message sets --------------------------------------------------------------------
+
+
+def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> list[int]:
+    """UIDs (ascending, in the view) named by a sequence or UID set (RFC 9051 9).
+
+    ``*`` is the last message (its UID for UID sets), ``$`` the saved search result
+    (RFC 5182). A sequence number beyond the mailbox is a client error (BAD); UIDs
+    that do not exist are ignored (RFC 9051 6.4.8).
+    """
+    uids = ctx.view.uids
+    if numbers.saved:
+        return sorted(set(ctx.searchres).intersection(uids))
+    out: set[int] = set()
+    if uid:
+        largest = uids[-1] if uids else 0
+        for r in numbers.ranges:
+            low, high = r.bounds(largest)
+            out.update(uids[bisect.bisect_left(uids, low) : bisect.bisect_right(uids, high)])
+        return sorted(out)
+    n = len(uids)
+    for r in numbers.ranges:
+        low, high = r.bounds(n)
+        if low < 1 or high > n:
+            raise IMAPBad("message sequence number out of range")
+        out.update(uids[low - 1 : high])
+    return sorted(out)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def flags_value(msg: MessageInfo) -> bytes:
+    """``(\\Seen kw)``: system flags in a fixed order, then keywords sorted."""
+    words = [f.value for f in _SYSTEM_ORDER if f in msg.flags] + sorted(msg.keywords)
+    return protocol.flag_list(words)
+
+
+def _section_name(a: FetchAtt) -> bytes:
+    """``BODY[1.HEADER.FIELDS (To)]``/``BINARY[1]`` as echoed in the response."""
+    if a.name in ("BINARY", "BINARY.SIZE"):
+        spec = ".".join(str(n) for n in a.binary_section or ())
+        return a.name.encode() + b"[" + spec.encode() + b"]"
+    sec = a.section or Section()
+    parts = [str(n) for n in sec.part]
+    if sec.text:
+        parts.append(sec.text)
+    wire = ".".join(parts).encode()
+    if sec.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        wire += b" (" + b" ".join(protocol.astring(h) for h in sec.headers) + b")"
+    return b"BODY[" + wire + b"]"
+
+
+def _origin(p: Partial | None) -> bytes:
+    return b"" if p is None else b"<%d>" % p.offset
+
+
+def _sets_seen(a: FetchAtt) -> bool:
+    """Whether fetching ``a`` sets \\Seen (RFC 9051 6.4.5: non-PEEK body data)."""
+    if a.name in ("BODY", "BINARY"):
+        return not a.peek and (a.section is not None or a.binary_section is not None)
+    return a.name in ("RFC822", "RFC822.TEXT")
+
+
+def _needs_structure(a: FetchAtt) -> bool:
+    if a.name in ("ENVELOPE", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT", "BINARY.SIZE"):
+        return True
+    if a.name == "BODY":
+        return a.section is None or a.section != Section()
+    return a.name == "BINARY"
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+class _Fetcher:
+    """Per-command state: what to send, and how."""
+
+    def __init__(self, ctx: CommandContext, cmd: Fetch) -> None:
+        self.ctx = ctx
+        self.cmd = cmd
+        atts = list(cmd.attributes)
+        for a in atts:
+            if a.name not in _KNOWN:
+                raise IMAPBad("unknown fetch attribute")
+        self.atts = atts
+        self.with_structure = any(_needs_structure(a) for a in atts)
+        self.mark_seen = any(_sets_seen(a) for a in atts) and not ctx.view.readonly
+        names = {a.name for a in atts}
+        self.send_uid = cmd.uid or "UID" in names
+        # RFC 7162 3.1.4.1 (CHANGEDSINCE) and 3.2.4 (QRESYNC: every UID FETCH); the
+        # context has no QRESYNC property, so a session without one counts as off.
+        qresync = getattr(ctx, "qresync", False) is True
+        self.send_modseq = (
+            "MODSEQ" in names or cmd.changedsince is not None or (qresync and cmd.uid)
+        )
+        self.send_flags = "FLAGS" in names
+
+    async def run(self, uids: Sequence[int]) -> None:
+        mbid = self.ctx.view.mailbox_id
+        for i in range(0, len(uids), CHUNK):
+            chunk = uids[i : i + CHUNK]
+            msgs = await self.ctx.store.messages(mbid, chunk, with_structure=self.with_structure)
+            if self.cmd.changedsince is not None:
+                msgs = [m for m in msgs if m.modseq > self.cmd.changedsince]
+            seen_set: set[int] = set()
+            if self.mark_seen:
+                msgs, seen_set = await self._mark_seen(msgs)
+            for m in msgs:
+                await self._one(m, m.uid in seen_set)
+
+    async def _mark_seen(self, msgs: list[MessageInfo]) -> tuple[list[MessageInfo], set[int]]:
+        """Set \\Seen on the unseen ones; returns messages with updated flags."""
+        unseen = [m.uid for m in msgs if Flag.SEEN not in m.flags]
+        if not unseen:
+            return msgs, set()
+        result = await self.ctx.store.set_flags(
+            self.ctx.view.mailbox_id, unseen, add=[Flag.SEEN.value]
+        )
+        changed = {c.uid: c for c in result.changed}
+        out: list[MessageInfo] = []
+        for m in msgs:
+            c = changed.get(m.uid)
+            if c is None:
+                out.append(m)
+                continue
+            out.append(_with_flags(m, c.flags, c.keywords, c.modseq))
+        return out, set(changed)
+
+    async def _one(self, m: MessageInfo, seen_changed: bool) -> None:
+        view = self.ctx.view.uids
+        i = bisect.bisect_left(view, m.uid)
+        if i == len(view) or view[i] != m.uid:
+            return
+        seq = i + 1
+        try:
+            items = await self._items(m)
+        except MessageGone:
+            return  # expunged by another session while we were reading it
+        if seen_changed and not self.send_flags:
+            items.append(b"FLAGS " + flags_value(m))
+        modseq = self.send_modseq or (seen_changed and self.ctx.condstore)
+        if modseq and not any(x.startswith(b"MODSEQ ") for x in items):
+            items.append(b"MODSEQ (%d)" % m.modseq)
+        if self.send_uid and not any(x.startswith(b"UID ") for x in items):
+            items.insert(0, b"UID %d" % m.uid)
+        self.ctx.untagged(b"* %d FETCH (" % seq + b" ".join(items) + b")")
+
+    async def _items(self, m: MessageInfo) -> list[bytes]:
+        store = self.ctx.store
+        root: Part | None = None
+        src = Source(lambda off, n: store.read_range(m, off, n))
+        items: list[bytes] = []
+        for a in self.atts:
+            name = a.name
+            if name == "UID":
+                items.append(b"UID %d" % m.uid)
+            elif name == "FLAGS":
+                items.append(b"FLAGS " + flags_value(m))
+            elif name == "INTERNALDATE":
+                items.append(b"INTERNALDATE " + protocol.date_time(m.received))
+            elif name == "RFC822.SIZE":
+                items.append(b"RFC822.SIZE %d" % m.size)
+            elif name == "MODSEQ":
+                items.append(b"MODSEQ (%d)" % m.modseq)
+            elif name == "RFC822":
+                items.append(b"RFC822 " + protocol.literal(await store.read_message(m)))
+            elif name == "BODY" and a.section == Section():
+                data = await src.get_partial(None, 0, m.size, a.partial)
+                items.append(b"BODY[]" + _origin(a.partial) + b" " + protocol.literal(data))
+            elif name == "ENVELOPE" and root is None:
+                items.append(b"ENVELOPE " + envelope(_envelope(m), utf8=self.ctx.utf8))
+            else:
+                if root is None:
+                    root = await self._structure(m)
+                items.append(await self._structured(a, m, root, src))
+        return items
+
+    async def _structure(self, m: MessageInfo) -> Part:
+        """The cached MIME tree; a bad cache entry is rebuilt from the message."""
+        try:
+            return Part.from_json(m.structure)
+        except StructureError:
+            log.warning("bad cached structure", extra={"message": m.id})
+            return parse(await self.ctx.store.read_message(m))
+
+    async def _structured(self, a: FetchAtt, m: MessageInfo, root: Part, src: Source) -> bytes:
+        utf8 = self.ctx.utf8
+        name = a.name
+        if name == "ENVELOPE":
+            return b"ENVELOPE " + envelope(root.envelope, utf8=utf8)
+        if name == "BODYSTRUCTURE":
+            return b"BODYSTRUCTURE " + body(root, extensions=True, utf8=utf8)
+        if name == "BODY" and a.section is None:
+            return b"BODY " + body(root, extensions=False, utf8=utf8)
+        if name == "RFC822.HEADER":
+            data = await src.get(None, 0, root.body_start)
+            return b"RFC822.HEADER " + protocol.literal(data)
+        if name == "RFC822.TEXT":
+            data = await src.get(None, root.body_start, m.size)
+            return b"RFC822.TEXT " + protocol.literal(data)
+        key = _section_name(a)
+        try:
+            if name == "BINARY.SIZE":
+                return key + b" %d" % await binary_size(src, root, a.binary_section or ())
+            if name == "BINARY":
+                data = await binary_section(src, root, a.binary_section or ())
+                data = slice_partial(data, a.partial)
+                lit = protocol.literal8(data) if b"\x00" in data else protocol.literal(data)
+                return key + _origin(a.partial) + b" " + lit
+            assert a.section is not None
+            data = await body_section(src, root, a.section, a.partial)
+        except NoSuchPart:
+            return key + _origin(a.partial) + b" NIL"
+        except UnknownCTE:
+            raise IMAPNo("unknown content-transfer-encoding", code="UNKNOWN-CTE") from None
+        return key + _origin(a.partial) + b" " + protocol.literal(data)
+
+
+def _envelope(m: MessageInfo) -> Envelope | None:
+    """Just the envelope from the cached structure: 5x cheaper than the whole tree."""
+    try:
+        env = json.loads(m.structure).get("env")
+        return Envelope.from_list(env) if isinstance(env, list) else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _with_flags(
+    m: MessageInfo, flags: frozenset[Flag], keywords: frozenset[str], modseq: int
+) -> MessageInfo:
+    return dataclasses.replace(m, flags=flags, keywords=keywords, modseq=modseq)
+
+
+async def cmd_fetch(ctx: CommandContext, cmd: Fetch) -> None:
+    """Answer FETCH / UID FETCH with untagged FETCH (and VANISHED) responses.
+
+    Raises IMAPBad for invalid sequence numbers, unknown attributes and misuse of
+    VANISHED; IMAPNo ``[UNKNOWN-CTE]`` for BINARY of an undecodable part.
+    """
+    if cmd.vanished and (not cmd.uid or cmd.changedsince is None):
+        # RFC 7162 3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
+        raise IMAPBad("VANISHED needs UID FETCH and CHANGEDSINCE")
+    if cmd.vanished and getattr(ctx, "qresync", True) is False:
+        raise IMAPBad("VANISHED needs QRESYNC enabled")
+    fetcher = _Fetcher(ctx, cmd)
+    uids = resolve_uids(ctx, cmd.numbers, cmd.uid)
+    if cmd.changedsince is not None or any(a.name == "MODSEQ" for a in cmd.attributes):
+        ctx.enable_condstore()  # RFC 7162 3.1: CONDSTORE-enabling
+    if cmd.vanished and cmd.changedsince is not None:
+        _send_vanished(ctx, cmd.numbers, cmd.changedsince)
+    await fetcher.run(uids)
+
+
+def _send_vanished(ctx: CommandContext, numbers: NumSet, modseq: int) -> None:
+    """RFC 7162 3.2.6: ``* VANISHED (EARLIER)`` for requested UIDs expunged since modseq,
+    before the FETCH responses."""
+    gone = ctx.store.vanished_since(ctx.view.mailbox_id, modseq)
+    if numbers.saved:
+        wanted = set(ctx.searchres)
+        gone = [u for u in gone if u in wanted]
+    else:
+        largest = max(ctx.view.uids[-1] if ctx.view.uids else 0, gone[-1] if gone else 0)
+        gone = [u for u in gone if numbers.contains(u, largest)]
+    if gone:
+        ctx.untagged(b"* VANISHED (EARLIER) " + protocol.number_set(gone))
