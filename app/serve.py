@@ -39,7 +39,7 @@ ServiceStarter = Callable[[Services, str, Listener], Awaitable[list[asyncio.Abst
 
 # Modules implementing services. Each has ``STARTERS: dict[str, ServiceStarter]``
 # keyed by the service's name in the configuration (``smtp``, ``imaps``, ``https``, ...).
-SERVICE_MODULES: tuple[str, ...] = ("app.smtp.service", "app.web.service")
+SERVICE_MODULES: tuple[str, ...] = ("app.smtp.service", "app.web.service", "app.imap.service")
 
 
 def services() -> dict[str, ServiceStarter]:
