@@ -35,3 +35,27 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist build/work .pytest_cache .mypy_cache .ruff_cache
+
+# Shipping (build/, packaging/, systemd/). Build tools live in build/work/venv, apart
+# from the development venv; outputs go to dist/.
+.PHONY: binary binary-arm64 deb rpm test-install
+
+## binary: the one-file executable dist/pillarbox (PyInstaller), then its selftest
+binary:
+	PYTHON=$(PYTHON) sh build/build.sh onefile
+
+## binary-arm64: dist/arm64/pillarbox, built in a Debian arm64 chroot under qemu (root; not in CI)
+binary-arm64:
+	sh build/binary-arm64.sh
+
+## deb: dist/pillarbox_VERSION-1_ARCH.deb (one-directory build under /usr/lib/pillarbox)
+deb:
+	PYTHON=$(PYTHON) sh build/package.sh deb
+
+## rpm: dist/pillarbox-VERSION-1.ARCH.rpm, from the same description as the .deb
+rpm:
+	PYTHON=$(PYTHON) sh build/package.sh rpm
+
+## test-install: install, upgrade, remove and purge the .deb in a Debian 12 chroot (root)
+test-install:
+	PYTHON=$(PYTHON) sh build/test-install.sh

@@ -25,10 +25,13 @@ async def test_submitted_message_is_dkim_signed(tmp_path_factory: pytest.TempPat
     server.dns.add(name, "TXT", keys[0]["txt"])
     start(server)
     try:
-        msg = (b"From: You <you@example.org>\r\nTo: other@example.org\r\n"
-               b"Subject: signed\r\nDate: Wed, 25 Nov 2026 12:00:00 +0000\r\n\r\nbody\r\n")
-        with smtplib.SMTP("127.0.0.1", server.ports["submission"], local_hostname="c.example",
-                          timeout=30) as c:
+        msg = (
+            b"From: You <you@example.org>\r\nTo: other@example.org\r\n"
+            b"Subject: signed\r\nDate: Wed, 25 Nov 2026 12:00:00 +0000\r\n\r\nbody\r\n"
+        )
+        with smtplib.SMTP(
+            "127.0.0.1", server.ports["submission"], local_hostname="c.example", timeout=30
+        ) as c:
             c.starttls(context=server.client_tls())
             c.login("you@example.org", PASSWORD)
             c.sendmail("you@example.org", ["other@example.org"], msg)
@@ -37,9 +40,14 @@ async def test_submitted_message_is_dkim_signed(tmp_path_factory: pytest.TempPat
         signed = stored[sig_at:]
         results = await dkim.verify(Resolver([server.dns.address], timeout=2), signed)
         assert [(r.status, r.domain, r.trusted) for r in results] == [
-            (dkim.Status.PASS, "example.org", True)]
+            (dkim.Status.PASS, "example.org", True)
+        ]
         txt = keys[0]["txt"].encode()
-        assert dkimpy.verify(signed, dnsfunc=lambda n, timeout=5: txt if n.decode().startswith(
-            keys[0]["selector"]) else None)
+        assert dkimpy.verify(
+            signed,
+            dnsfunc=lambda n, timeout=5: (
+                txt if n.decode().startswith(keys[0]["selector"]) else None
+            ),
+        )
     finally:
         assert server.stop() == 0
