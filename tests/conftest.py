@@ -198,3 +198,18 @@ def dns_server() -> Iterator[LoopbackDNSServer]:
 def resolver(dns_server: LoopbackDNSServer) -> Resolver:
     """A resolver that asks only ``dns_server``, with a 1 second timeout."""
     return Resolver([dns_server.address], timeout=1.0)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI every tool a test needs is installed: a skipped test there means a
+    feature went untested, so the run fails instead of passing quietly."""
+    import os
+
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        for report in skipped:
+            reporter.write_line(f"skipped in CI: {report.nodeid}: {report.longrepr}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
