@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from app.store.account import AccountStore
+from app.store.errors import StoreClosed
 from app.store.runtime import StoreRuntime
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Accounts:
         self.root = data_dir / "accounts"
         self._quota_for = quota_for
         self._open: dict[str, AccountStore] = {}
+        self._indexers: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
     def path(self, name: str) -> Path:
@@ -46,7 +48,22 @@ class Accounts:
                 )
                 self._open[name] = store
                 log.info("account opened", extra={"account": name})
+                task = asyncio.get_running_loop().create_task(self._index(store))
+                self._indexers.add(task)
+                task.add_done_callback(self._indexers.discard)
         return store
+
+    async def _index(self, store: AccountStore) -> None:
+        """Index messages stored before the full-text index existed, a batch at a time,
+        in the background; searches scan them meanwhile."""
+        total = 0
+        try:
+            while n := await store.index_missing():
+                total += n
+        except StoreClosed:
+            return
+        if total:
+            log.info("messages indexed", extra={"account": store.name, "count": total})
 
     async def apply(self, existing: Iterable[str], quota_for: QuotaFor) -> None:
         """After a settings change: new quotas, and close accounts no longer configured."""
@@ -62,6 +79,8 @@ class Accounts:
                     self._open[name].set_quota(quota_for(name))
 
     async def close(self) -> None:
+        for task in list(self._indexers):
+            task.cancel()
         async with self._lock:
             for store in self._open.values():
                 await store.close(force=True)

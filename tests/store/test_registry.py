@@ -1,10 +1,12 @@
 """The server's account registry: one open store per account, quotas follow settings."""
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from app.store import QuotaExceeded, StoreClosed
+from app.store.committer import Outcome
 from app.store.registry import Accounts
 from app.store.runtime import StoreRuntime
 
@@ -36,5 +38,27 @@ async def test_removed_account_is_closed(tmp_path: Path) -> None:
             await a.deliver("Inbox", b"Subject: z\r\n\r\nz\r\n")
         # data stays on disk
         assert (tmp_path / "accounts" / "gone" / "index.db").exists()
+    finally:
+        await accounts.close()
+
+
+async def test_messages_without_index_entries_are_indexed_in_the_background(
+    tmp_path: Path,
+) -> None:
+    runtime = StoreRuntime(workers=2)
+    accounts = Accounts(runtime, tmp_path, lambda _: None)
+    try:
+        store = await accounts.get("old")
+        for n in range(5):
+            await store.deliver("Inbox", f"Subject: m{n}\r\n\r\nneedle {n}\r\n".encode())
+        await asyncio.gather(*accounts._indexers)
+        # As if stored before the index existed:
+        await store._write(lambda c: Outcome(c.execute("DELETE FROM message_text")))
+        inbox = store.mailbox("Inbox").id
+        assert len(store.unindexed_uids(inbox)) == 5
+        await accounts.apply([], lambda _: None)  # close it
+        store = await accounts.get("old")
+        await asyncio.gather(*accounts._indexers)
+        assert store.unindexed_uids(store.mailbox("Inbox").id) == []
     finally:
         await accounts.close()
