@@ -388,6 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("list", cmd_dkim_list, "list signing keys with their DNS records", ksub)
     sp.add_argument("domain", nargs="?", default="")
 
+    lp = csub.add_parser("loglevel", help="log levels per package, changed at run time")
+    lsub = lp.add_subparsers(dest="sub", metavar="ACTION", required=True)
+    sp = add(
+        "set",
+        simple("loglevel.set", ["level", "package"], "log level set"),
+        "set the log level of a package (or of everything), kept across restarts",
+        lsub,
+    )
+    sp.add_argument("level", help="debug, info, warning, error, or default")
+    sp.add_argument("--package", default="", help="smtp, imap, web, delivery, queue, store, ...")
+    add("list", simple("loglevel.list", []), "show each package's log level", lsub)
+
     ap = csub.add_parser("account", help="add, remove or list accounts; set a quota")
     asub = ap.add_subparsers(dest="sub", metavar="ACTION", required=True)
     sp = add("add", cmd_account_add, "add an account with its first address", asub)

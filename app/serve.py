@@ -83,6 +83,8 @@ class Server:
         ).result()
         dynamic = admin_executor.submit(admin.snapshot).result()
         dkim = admin_executor.submit(admincmds.load_dkim, admin).result()
+        levels = admin_executor.submit(admincmds.stored_log_levels, admin).result()
+        admincmds.apply_log_levels(levels)  # set at run time earlier, kept in admin.db
         runtime = StoreRuntime(workers=tuned.store_threads)
         svc = Services(
             config=cfg,

@@ -6,6 +6,8 @@ the control socket (``data/ctl``) so the change takes effect at once; when no se
 runs, it applies the very same function to the database directly.
 """
 
+import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,6 +220,72 @@ def config_import(db: AdminDB, a: dict[str, Any]) -> Any:
     return {"domains": len(d.domains), "accounts": len(d.accounts), "aliases": len(d.aliases)}
 
 
+LOG_LEVELS_KEY = "log_levels"
+LOG_PACKAGES = (
+    "",
+    "serve",
+    "smtp",
+    "imap",
+    "web",
+    "delivery",
+    "queue",
+    "store",
+    "auth",
+    "mailauth",
+    "dns",
+    "tls",
+)
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def stored_log_levels(db: AdminDB) -> dict[str, str]:
+    """Log levels set at run time, by package ("" is everything else)."""
+    raw = db.setting(LOG_LEVELS_KEY)
+    return dict(json.loads(raw)) if raw else {}
+
+
+def apply_log_levels(levels: dict[str, str]) -> None:
+    """Set the level of each package's logger (``app.<package>``; "" is the root)."""
+    for pkg, level in levels.items():
+        logging.getLogger(f"app.{pkg}" if pkg else None).setLevel(level.upper())
+
+
+def loglevel_set(db: AdminDB, a: dict[str, Any]) -> Any:
+    """Change a package's log level at once (on the running server) and keep it."""
+    pkg = str(a.get("package", "")).removeprefix("app.")
+    level = str(a["level"]).lower()
+    if pkg not in LOG_PACKAGES:
+        raise CommandError(f"unknown package {pkg!r}; one of: {', '.join(LOG_PACKAGES[1:])}")
+    levels = stored_log_levels(db)
+    if level == "default":
+        levels.pop(pkg, None)
+        logging.getLogger(f"app.{pkg}" if pkg else None).setLevel(
+            logging.NOTSET if pkg else logging.INFO
+        )
+    elif level in LEVELS:
+        levels[pkg] = level
+    else:
+        raise CommandError(f"level must be one of {', '.join(LEVELS)} or default")
+    db.set_setting(LOG_LEVELS_KEY, json.dumps(levels, sort_keys=True))
+    apply_log_levels(levels)
+    return levels
+
+
+def loglevel_list(db: AdminDB, a: dict[str, Any]) -> Any:
+    """Each package with its effective level (and whether it was set explicitly)."""
+    stored = stored_log_levels(db)
+    return [
+        {
+            "package": pkg or "(all)",
+            "level": logging.getLevelName(
+                logging.getLogger(f"app.{pkg}" if pkg else None).getEffectiveLevel()
+            ).lower(),
+            "set": pkg in stored,
+        }
+        for pkg in LOG_PACKAGES
+    ]
+
+
 COMMANDS: dict[str, Command] = {
     "domain.add": domain_add,
     "domain.rm": domain_rm,
@@ -225,6 +293,8 @@ COMMANDS: dict[str, Command] = {
     "dkim.add": dkim_add,
     "dkim.rm": dkim_rm,
     "dkim.list": dkim_list,
+    "loglevel.set": loglevel_set,
+    "loglevel.list": loglevel_list,
     "account.add": account_add,
     "account.rm": account_rm,
     "account.list": account_list,
@@ -243,7 +313,9 @@ COMMANDS: dict[str, Command] = {
 }
 
 # Commands that change settings; the server refreshes its snapshot after them.
-CHANGING = frozenset(n for n in COMMANDS if not n.endswith((".list", ".export")))
+CHANGING = frozenset(
+    n for n in COMMANDS if not n.endswith((".list", ".export")) and not n.startswith("loglevel")
+)
 
 
 def run(db: AdminDB, name: str, args: dict[str, Any]) -> Any:

@@ -149,3 +149,23 @@ def test_metrics_endpoint(server: WebServer) -> None:
     assert 'pillarbox_http_requests_total{code="200",listener="local"}' not in text  # label order
     assert 'pillarbox_http_requests_total{listener="local",code="200"}' in text
     assert 'pillarbox_connections_total{service="admin_http"}' in text
+
+
+def test_log_levels_change_at_once_on_the_running_server(server: WebServer) -> None:
+    c, _ = login(server)
+    page = c.get(server.admin + "/admin/logging")
+    assert page.status == 200 and "<code>smtp</code>" in page.body
+    page = c.post(
+        server.admin + "/admin/logging", {"csrf": page.csrf, "package": "smtp", "level": "debug"}
+    )
+    assert "Log level changed." in page.body
+    # The CLI asks the running server: its smtp logger is now at debug.
+    r = run_cli(["config", "loglevel", "list", "--json"], config=server.config)
+    levels = {x["package"]: (x["level"], x["set"]) for x in json.loads(r.stdout)}
+    assert levels["smtp"] == ("debug", True) and levels["imap"][1] is False
+    page = c.post(
+        server.admin + "/admin/logging", {"csrf": page.csrf, "package": "smtp", "level": "loud"}
+    )
+    assert page.status == 400 and "level must be one of" in page.body
+    r = run_cli(["config", "loglevel", "set", "default", "--package", "smtp"], config=server.config)
+    assert r.returncode == 0

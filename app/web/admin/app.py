@@ -29,6 +29,7 @@ NAV = [
     (BASE + "domains", "Domains"),
     (BASE + "accounts", "Accounts"),
     (BASE + "aliases", "Aliases"),
+    (BASE + "logging", "Logging"),
 ]
 DONE = {
     "domain-add": "Domain added.",
@@ -37,6 +38,7 @@ DONE = {
     "account-rm": "Account removed.",
     "saved": "Saved.",
     "password": "Password changed.",
+    "loglevel": "Log level changed.",
 }
 
 
@@ -408,6 +410,26 @@ class AdminPages:
         return ""  # pragma: no cover
 
 
+class LoggingPages:
+    """Log levels per package, changed at once on the running server."""
+
+    def __init__(self, pages: AdminPages) -> None:
+        self.p = pages
+
+    def show(self, err: str = "") -> str:
+        s = self.p.auth.require()
+        rows = self.p.ctx.admin(lambda db: admincmds.loglevel_list(db, {}))
+        return self.p.page(
+            "admin_logging", "Logging", s.csrf, rows=rows, levels=admincmds.LEVELS, err=err
+        )
+
+    def post(self) -> str:
+        self.p.auth.require()
+        pkg = form("package")
+        args = {"package": "" if pkg == "(all)" else pkg, "level": form("level")}
+        return self.p.change("loglevel.set", args, "loglevel", self.show)
+
+
 def build(ctx: WebContext, setup_token: str = "") -> Any:
     """The admin bottle app for one server; ``setup_token`` enables the setup wizard."""
     web = new_app()
@@ -428,4 +450,7 @@ def build(ctx: WebContext, setup_token: str = "") -> Any:
     web.post(BASE + "accounts/<name>", callback=p.account_post)
     web.get(BASE + "aliases", callback=lambda: p.aliases())
     web.post(BASE + "aliases", callback=p.aliases_post)
+    lp = LoggingPages(p)
+    web.get(BASE + "logging", callback=lambda: lp.show())
+    web.post(BASE + "logging", callback=lp.post)
     return web
