@@ -29,6 +29,7 @@ from app.services import Services
 from app.store import admincmds
 from app.store.admin import AdminDB
 from app.store.registry import Accounts
+from app.store.reports import ReportsDB
 from app.store.runtime import StoreRuntime
 from app.tls.certs import CertStore, TLSError, generate_self_signed
 
@@ -99,6 +100,7 @@ class Server:
         svc.accounts = Accounts(runtime, self.data_dir, svc.quota_for)
         svc.resolver = Resolver(cfg.dns.servers, timeout=cfg.dns.timeout)
         svc.dkim = dkim
+        svc.reports = admin_executor.submit(ReportsDB, self.data_dir / "reports.db").result()
         svc.connections = ConnectionLimiter(
             max_total=tuned.max_connections,
             concurrent=(
@@ -342,6 +344,9 @@ class Server:
         if svc is not None:
             await svc.accounts.close()
             await svc.admin_call(lambda db: db.close())
+            if svc.reports is not None:
+                reports = svc.reports
+                await svc.admin_call(lambda db: reports.close())
             for ex in (svc.admin_executor, svc.cpu_executor):
                 ex.shutdown(wait=True)
         log.info("pillarbox stopped")

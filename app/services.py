@@ -22,6 +22,7 @@ from app.metrics import Metrics
 from app.store.admin import AdminDB
 from app.store.admincmds import DKIMSet
 from app.store.registry import Accounts
+from app.store.reports import Evaluation, ReportsDB
 from app.tls.certs import CertStore
 
 
@@ -42,6 +43,7 @@ class Services:
     dynamic: Dynamic
     resolver: Resolver = field(default_factory=Resolver)
     dkim: DKIMSet = field(default_factory=DKIMSet)  # signing keys, reloaded with settings
+    reports: ReportsDB | None = None  # DMARC evaluations; used on the admin thread
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
     tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
@@ -63,6 +65,13 @@ class Services:
         """Run ``fn`` with the admin database on its own thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.admin_executor, fn, self.admin)
+
+    async def record_evaluation(self, ev: Evaluation) -> None:
+        """Keep a DMARC evaluation for aggregate reports (on the admin thread)."""
+        reports = self.reports
+        if reports is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.admin_executor, reports.add, ev)
 
     def quota_for(self, account: str) -> int | None:
         """The byte limit of ``account`` under the current settings (None: unlimited)."""

@@ -36,6 +36,7 @@ from app.smtp import events as ev
 from app.smtp.codes import Reply
 from app.smtp.protocol import ServerProtocol
 from app.smtp.spool import Spool
+from app.store.reports import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +405,10 @@ class Session:
                         return await self._simulate(sim)
             signature = await self._sign(tx) if self.info.submission else b""
             verdict = await self._check(tx) if self.checker is not None else None
+            if verdict is not None and verdict.dmarc is not None:
+                # Recorded before the reply (well under a millisecond on the admin
+                # thread), so a report never misses a message the sender saw handled.
+                await self.svc.record_evaluation(self._evaluation(tx, verdict))
             if verdict is not None and verdict.reject:
                 self.log.info(
                     "message rejected by dmarc policy",
@@ -432,6 +437,29 @@ class Session:
         except dkim.SignError as e:
             self.log.warning("dkim signing failed", extra={"err": str(e)})
             return b""
+
+    def _evaluation(self, tx: Transaction, v: Verdict) -> Evaluation:
+        """What a DMARC aggregate report needs to know about this message."""
+        dm = v.dmarc
+        assert dm is not None
+        disposition = "reject" if v.reject else "quarantine" if dm.quarantine else "none"
+        return Evaluation(
+            policy_domain=dm.domain,
+            from_domain=dm.from_domain,
+            source_ip=self.info.remote_ip,
+            envelope_from=tx.mail_from.domain.ascii if tx.mail_from else "",
+            envelope_to=tx.recipients[0].rcpt.domain.ascii if tx.recipients else "",
+            disposition=disposition,
+            dmarc=str(dm.status),
+            aligned_spf=dm.aligned_spf,
+            aligned_dkim=dm.aligned_dkim,
+            spf={"domain": v.spf.domain, "result": str(v.spf.status)},
+            dkim=[
+                {"domain": r.domain, "selector": r.selector, "result": str(r.status)}
+                for r in v.dkim
+                if r.domain
+            ],
+        )
 
     async def _check(self, tx: Transaction) -> Verdict:
         assert self.checker is not None and tx.spool is not None

@@ -111,3 +111,26 @@ def test_sender_on_a_healthy_block_list_goes_to_junk(server: MailServer) -> None
         source="127.0.0.9",
     )
     assert len(server.messages("you", "Junk")) == n + 1
+
+
+def test_dmarc_evaluations_are_kept_for_aggregate_reports(server: MailServer) -> None:
+    from app.store.reports import ReportsDB
+
+    send(
+        server,
+        "alice@good.example",
+        signed(b"From: alice@good.example\r\nSubject: r\r\n\r\nreport me\r\n"),
+    )
+    with pytest.raises(smtplib.SMTPDataError):
+        send(server, "x@strict.example", b"From: x@strict.example\r\nSubject: r\r\n\r\nr\r\n")
+    db = ReportsDB(server.data / "reports.db")  # rows are written before the reply
+    try:
+        evs = {e.policy_domain: e for e in db.evaluations()}
+    finally:
+        db.close()
+    good = evs["good.example"]
+    assert (good.dmarc, good.disposition, good.aligned_dkim) == ("pass", "none", True)
+    assert good.dkim == [{"domain": "good.example", "selector": "sel", "result": "pass"}]
+    assert good.source_ip == "127.0.0.1" and good.envelope_to == "example.org"
+    strict = evs["strict.example"]
+    assert (strict.dmarc, strict.disposition, strict.aligned_spf) == ("fail", "reject", False)
