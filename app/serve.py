@@ -86,7 +86,7 @@ class Server:
         dkim = admin_executor.submit(admincmds.load_dkim, admin).result()
         levels = admin_executor.submit(admincmds.stored_log_levels, admin).result()
         admincmds.apply_log_levels(levels)  # set at run time earlier, kept in admin.db
-        runtime = StoreRuntime(workers=tuned.store_threads)
+        runtime = StoreRuntime(workers=tuned.store_threads, cache_kib=tuned.sqlite_cache_kib)
         svc = Services(
             config=cfg,
             data_dir=self.data_dir,

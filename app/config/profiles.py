@@ -32,10 +32,9 @@ class Tuning:
         "Connections accepted at once over all listeners; more are refused.", 0
     )
     max_connections_per_ip: int = setting(
-        "Connections accepted at once from one IP address (one /64 for IPv6).", 0
-    )
-    idle_account_close_s: int = setting(
-        "Seconds after which an account with no session and no delivery is closed.", 0
+        "Connections accepted at once from one IP address (one /64 for IPv6); three times "
+        "as many from its /26 (/48) and nine times from its /21 (/32), as mox.",
+        0,
     )
 
 
@@ -47,7 +46,6 @@ PROFILES: dict[ProfileName, Tuning] = {
         sqlite_cache_kib=8192,
         max_connections=2000,
         max_connections_per_ip=30,
-        idle_account_close_s=600,
     ),
     ProfileName.LOWMEM: Tuning(
         store_threads=2,
@@ -56,7 +54,6 @@ PROFILES: dict[ProfileName, Tuning] = {
         sqlite_cache_kib=512,
         max_connections=300,
         max_connections_per_ip=20,
-        idle_account_close_s=60,
     ),
 }
 

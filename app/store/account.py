@@ -205,10 +205,10 @@ class AccountStore:
         (path / "msg").mkdir(exist_ok=True)
         lock_fd = lock_account(path)
         try:
-            wconn = connect(path / "index.db")
+            wconn = connect(path / "index.db", cache_kib=runtime.cache_kib)
             if migrate(wconn):
                 _init_account(wconn, name)
-            rconn = connect(path / "index.db")
+            rconn = connect(path / "index.db", cache_kib=runtime.cache_kib)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -432,7 +432,7 @@ class AccountStore:
         with self._pool_lock:
             conn = self._pool.pop() if self._pool else None
         if conn is None:
-            conn = connect(self.path / "index.db")
+            conn = connect(self.path / "index.db", cache_kib=self._runtime.cache_kib)
         try:
             return _build_messages(conn, sql, args, with_structure)
         finally:
@@ -499,7 +499,7 @@ class AccountStore:
         with self._pool_lock:
             conn = self._pool.pop() if self._pool else None
         if conn is None:
-            conn = connect(self.path / "index.db")
+            conn = connect(self.path / "index.db", cache_kib=self._runtime.cache_kib)
         try:
             return fn(conn, *args)
         finally:

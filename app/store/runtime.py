@@ -32,8 +32,13 @@ class StoreRuntime:
     """
 
     def __init__(
-        self, *, workers: int | None = None, executor: ThreadPoolExecutor | None = None
+        self,
+        *,
+        workers: int | None = None,
+        executor: ThreadPoolExecutor | None = None,
+        cache_kib: int = 2048,
     ) -> None:
+        self.cache_kib = cache_kib  # SQLite page cache of each account connection
         self._owns_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(
             max_workers=workers or PROFILE_WORKERS["default"], thread_name_prefix="store"

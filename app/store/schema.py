@@ -97,7 +97,7 @@ CREATE INDEX message_search ON message (mailbox_id, flags, uid, size, received, 
 MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
 
 
-def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
+def connect(path: Path, *, readonly: bool = False, cache_kib: int = 2048) -> apsw.Connection:
     """Open ``index.db`` with the pragmas every connection needs.
 
     WAL lets readers run while the committer writes; ``synchronous=FULL`` makes
@@ -112,6 +112,7 @@ def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")  # page cache per connection
     return conn
 
 

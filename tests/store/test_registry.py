@@ -62,3 +62,12 @@ async def test_messages_without_index_entries_are_indexed_in_the_background(
         assert store.unindexed_uids(store.mailbox("Inbox").id) == []
     finally:
         await accounts.close()
+
+
+async def test_account_connections_use_the_profiles_cache_size(tmp_path: Path) -> None:
+    accounts = Accounts(StoreRuntime(workers=2, cache_kib=512), tmp_path, lambda _: None)
+    try:
+        store = await accounts.get("small")
+        assert store._rconn.execute("PRAGMA cache_size").fetchone()[0] == -512
+    finally:
+        await accounts.close()
