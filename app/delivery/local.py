@@ -68,5 +68,5 @@ async def _one(
     except OSError as e:
         log.error("delivery failed", extra={"account": r.account, "err": str(e)})
         return Result(r, Outcome.ERROR)
-    log.info("delivered", extra={"account": r.account, "uid": d.uid, "size": d.size})
+    log.debug("delivered", extra={"account": r.account, "uid": d.uid, "size": d.size})
     return Result(r, Outcome.DELIVERED, d.uid, d.size)

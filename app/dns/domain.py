@@ -6,6 +6,7 @@ Comparison and hashing use the ASCII form. IDNA 2008 (UTS 46 mapping) is used, s
 ``Bücher.example`` and ``xn--bcher-kva.example`` are the same domain.
 """
 
+import functools
 from dataclasses import dataclass
 
 import dns.name
@@ -31,7 +32,14 @@ class Domain:
 
     @classmethod
     def parse(cls, text: str) -> "Domain":
-        """Parse a domain in either form; raises :class:`DomainError`."""
+        """Parse a domain in either form; raises :class:`DomainError`.
+
+        Results are memoised: every address of every SMTP command has a domain, and
+        the same few recur (a Domain is immutable)."""
+        return _parse(text)
+
+    @classmethod
+    def _parse_uncached(cls, text: str) -> "Domain":
         t = text.strip().removesuffix(".")
         if not t:
             raise DomainError(text, "empty")
@@ -65,3 +73,8 @@ class Domain:
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.ascii.split("."))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(text: str) -> Domain:
+    return Domain._parse_uncached(text)

@@ -17,6 +17,7 @@ of one event loop; it is not meant to be used from several threads at once.
 
 import asyncio
 import copy
+import functools
 import ipaddress
 import logging
 import math
@@ -178,9 +179,16 @@ def to_dns_name(name: str | Domain, rdtype: str = "") -> dns.name.Name:
         if len(label) > 63:
             raise InvalidName(str(name), rdtype, "label longer than 63 octets")
     try:
-        return dns.name.from_text(text + ".")
+        return _absolute_name(text)
     except dns.exception.DNSException as e:
         raise InvalidName(str(name), rdtype, str(e) or type(e).__name__) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _absolute_name(text: str) -> dns.name.Name:
+    """``dns.name.from_text`` memoised: mail checks look up the same few names over and
+    over, and building a Name costs more than a cached answer (names are immutable)."""
+    return dns.name.from_text(text + ".")
 
 
 @dataclass(frozen=True, slots=True)
