@@ -3,8 +3,8 @@ NAMESPACE, STATUS.
 
 Names: the store keeps ``Inbox`` and ``/`` as the hierarchy separator; clients see
 ``INBOX`` (:func:`~app.imap.session.imap_name`), in modified UTF-7 until they
-enable UTF8=ACCEPT or IMAP4rev2. The store refuses ``*`` and ``%`` in names (they
-could never be listed on their own): CREATE/RENAME answer ``NO [CANNOT]``.
+enable UTF8=ACCEPT or IMAP4rev2. Names may contain ``*`` and ``%``: in a LIST
+pattern they are wildcards, which also match themselves.
 """
 
 import re

@@ -27,9 +27,6 @@ def normalize_mailbox_name(name: str) -> str:
     for c in name:
         if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0:
             raise InvalidMailboxName(name, "control character")
-        if c in "*%":
-            # LIST wildcards: such a name could never be listed on its own.
-            raise InvalidMailboxName(name, "wildcard character")
     if parts[0].lower() == "inbox":
         parts[0] = INBOX
     return SEPARATOR.join(parts)

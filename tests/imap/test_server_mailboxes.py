@@ -38,9 +38,20 @@ async def test_list_utf7_names_and_special_chars(imap_server: IMAPServer) -> Non
         assert not any(b"st/Child" in d for d in data if isinstance(d, bytes))
         typ, data = c.list('""', '"T&AOs-st/*"')
         assert len(data) == 1 and isinstance(data[0], bytes) and b"st/Child" in data[0]
-        # Wildcards cannot be part of names (the store refuses them).
-        typ, data = c.create('"a*b"')
-        assert typ == "NO" and isinstance(data[0], bytes) and b"[CANNOT]" in data[0]
+        # Names with wildcard characters, & and #: create, list, rename, select, delete.
+        for name in ['"a*b"', '"50%"']:
+            assert c.create(name)[0] == "OK", name
+        typ, data = c.list('""', '"a*b"')
+        assert typ == "OK" and any(
+            b'"a*b"' in d or b" a*b" in d for d in data if isinstance(d, bytes)
+        )
+        assert c.rename('"50%"', '"100% &- #1"')[0] == "OK"  # & is &- in UTF-7
+        typ, data = c.list('""', "*")
+        text = b"\n".join(d for d in data if isinstance(d, bytes))
+        assert b"100% &- #1" in text and b"50%" not in text
+        assert c.select('"100% &- #1"')[0] == "OK"
+        c.close()
+        assert c.delete('"100% &- #1"')[0] == "OK" and c.delete('"a*b"')[0] == "OK"
         c.logout()
 
     await asyncio.to_thread(run)

@@ -35,7 +35,7 @@ async def test_create_existing_mailbox_raises(store: AccountStore) -> None:
         await store.create_mailbox("INBOX")
 
 
-@pytest.mark.parametrize("name", ["", "a//b", "/a", "a/", "x\x01", "a*b", "50%"])
+@pytest.mark.parametrize("name", ["", "a//b", "/a", "a/", "x\x01"])
 async def test_invalid_mailbox_names_are_refused(store: AccountStore, name: str) -> None:
     with pytest.raises(InvalidMailboxName):
         await store.create_mailbox(name)
