@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.auth.connlimit import ConnectionLimiter
 from app.auth.ratelimit import FailedAuthLimiter
@@ -24,6 +24,9 @@ from app.store.admincmds import DKIMSet
 from app.store.registry import Accounts
 from app.store.reports import Evaluation, ReportsDB
 from app.tls.certs import CertStore
+
+if TYPE_CHECKING:  # app.queue is a layer above; only the type is needed here
+    from app.queue.service import QueueService
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Services:
     resolver: Resolver = field(default_factory=Resolver)
     dkim: DKIMSet = field(default_factory=DKIMSet)  # signing keys, reloaded with settings
     reports: ReportsDB | None = None  # DMARC evaluations; used on the admin thread
+    # Per-server state of a protocol service, by service ("imap": recent marks, ...).
+    protocol_state: dict[str, Any] = field(default_factory=dict)
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
     started: float = 0.0
     tasks: set["asyncio.Task[Any]"] = field(default_factory=set)
@@ -60,6 +65,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # Threads for the web interfaces' WSGI handlers; created by app.web on first use.
     web_executor: ThreadPoolExecutor | None = None
+    # The outgoing queue (app.queue.service), started by app.serve; None when not running.
+    queue: "QueueService | None" = None
 
     async def admin_call(self, fn: Callable[[AdminDB], Any]) -> Any:
         """Run ``fn`` with the admin database on its own thread."""

@@ -57,6 +57,10 @@ class CommandContext(Protocol):
     def condstore(self) -> bool:
         """CONDSTORE enabled (explicitly or by a CONDSTORE-using command)."""
 
+    @property
+    def qresync(self) -> bool:
+        """QRESYNC enabled (RFC 7162 3.2: VANISHED in UID FETCH, MODSEQ implied)."""
+
     def enable_condstore(self) -> None:
         """Mark CONDSTORE as enabled (RFC 7162 3.1: MODSEQ in FETCH, CHANGEDSINCE...)."""
 

@@ -143,7 +143,7 @@ class _Fetcher:
         self.send_uid = cmd.uid or "UID" in names
         # RFC 7162 3.1.4.1 (CHANGEDSINCE) and 3.2.4 (QRESYNC: every UID FETCH); the
         # context has no QRESYNC property, so a session without one counts as off.
-        qresync = getattr(ctx, "qresync", False) is True
+        qresync = ctx.qresync
         self.send_modseq = (
             "MODSEQ" in names or cmd.changedsince is not None or (qresync and cmd.uid)
         )
@@ -294,7 +294,7 @@ async def cmd_fetch(ctx: CommandContext, cmd: Fetch) -> None:
     if cmd.vanished and (not cmd.uid or cmd.changedsince is None):
         # RFC 7162 3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
         raise IMAPBad("VANISHED needs UID FETCH and CHANGEDSINCE")
-    if cmd.vanished and getattr(ctx, "qresync", True) is False:
+    if cmd.vanished and not ctx.qresync:
         raise IMAPBad("VANISHED needs QRESYNC enabled")
     fetcher = _Fetcher(ctx, cmd)
     uids = resolve_uids(ctx, cmd.numbers, cmd.uid)

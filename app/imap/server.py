@@ -86,9 +86,9 @@ def shared_state(services: Services) -> SharedState:
     """The IMAP state shared by every listener of this server, kept on ``services``.
 
     ``Services`` has no field for it (yet), so it lives in the instance's ``__dict__``
-    under ``imap_shared``: per server, never module-level.
+    under ``protocol_state["imap"]``: per server, never module-level.
     """
-    state: SharedState = vars(services).setdefault("imap_shared", SharedState())
+    state: SharedState = services.protocol_state.setdefault("imap", SharedState())
     return state
 
 
