@@ -581,6 +581,10 @@ async def start_listener(
                 lst.protocol, ip, port, ssl=ctx, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S
             )
         out.append(lst)
-        bound = [s.getsockname() for s in lst.server.sockets or ()]
-        log.info("imap listening", extra={"listener": name, "service": service, "addr": bound})
+        for sock in lst.server.sockets or ():
+            host, bound_port = sock.getsockname()[:2]
+            log.info(
+                "listening",
+                extra={"service": service, "listener": name, "address": f"{host}:{bound_port}"},
+            )
     return out

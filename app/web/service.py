@@ -150,8 +150,14 @@ async def _listen(
     out: list[asyncio.AbstractServer] = []
     port = lst.port(service)
     for ip in lst.ips:
-        out.append(await server.start(ip, port, ssl_ctx))
-        log.info("listening", extra={"listener": name, "service": service, "ip": ip, "port": port})
+        started = await server.start(ip, port, ssl_ctx)
+        out.append(started)
+        for sock in started.sockets or ():
+            host, bound_port = sock.getsockname()[:2]
+            log.info(
+                "listening",
+                extra={"service": service, "listener": name, "address": f"{host}:{bound_port}"},
+            )
     return out
 
 
