@@ -287,6 +287,7 @@ def cmd_setadminpassword(args: argparse.Namespace) -> int:
 CLI_MODULES: tuple[str, ...] = (
     "app.ops.dkim_cli",
     "app.ops.mailauth_cli",
+    "app.ops.queue_cli",
     "app.ops.selftest",
     "app.ops.web_cli",
 )

@@ -25,6 +25,8 @@ from app.config.schema import ConfigError, Problem
 from app.config.static import STANDARD_PORTS, Config, Listener, parse
 from app.dns.resolver import Resolver
 from app.ops.ctl import MAX_LINE, ctl_path
+from app.queue.service import QueueService
+from app.queue.store import QueueError
 from app.services import Services
 from app.store import admincmds
 from app.store.admin import AdminDB
@@ -145,6 +147,7 @@ class Server:
         except OSError as e:
             raise StartupError(f"cannot use data directory {self.data_dir}: {e}") from None
         await self._start_ctl()
+        await self._start_queue()
         await self._start_listeners()
         log.info(
             "pillarbox started",
@@ -156,6 +159,16 @@ class Server:
                 "accounts": len(self.services.dynamic.accounts),
             },
         )
+
+    async def _start_queue(self) -> None:
+        """Open the outgoing queue before the listeners, so submission can use it."""
+        assert self.services is not None
+        queue = QueueService(self.services)
+        try:
+            await queue.start()
+        except OSError as e:
+            raise StartupError(f"cannot open the queue: {e}") from None
+        self.services.queue = queue
 
     async def _start_listeners(self) -> None:
         assert self.services is not None
@@ -261,11 +274,15 @@ class Server:
             if cmd == "reload":
                 await self.reload()
                 return {"ok": True, "result": {}}
+            if cmd.startswith("queue."):
+                if self.services.queue is None:
+                    return {"ok": False, "error": "the queue is not running"}
+                return {"ok": True, "result": await self.services.queue.ctl(cmd, args)}
             result = await self.services.admin_call(lambda db: admincmds.run(db, cmd, args))
             if cmd in admincmds.CHANGING:
                 await self.refresh_dynamic()
             return {"ok": True, "result": result}
-        except admincmds.CommandError as e:
+        except (admincmds.CommandError, QueueError) as e:
             return {"ok": False, "error": str(e)}
         except Exception:
             log.exception("control command failed", extra={"cmd": cmd})
@@ -342,6 +359,9 @@ class Server:
                 await asyncio.wait(pending, timeout=1.0)
         svc = self.services
         if svc is not None:
+            if svc.queue is not None:  # before the accounts: it stores DSNs in them
+                await svc.queue.stop()
+                svc.queue = None
             await svc.accounts.close()
             await svc.admin_call(lambda db: db.close())
             if svc.reports is not None:

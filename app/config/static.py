@@ -221,6 +221,129 @@ class Quota:
     )
 
 
+class TransportKind(enum.StrEnum):
+    DIRECT = "direct"
+    SMARTHOST = "smarthost"
+    FAIL = "fail"
+
+
+class TransportTLS(enum.StrEnum):
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTransport:
+    kind: TransportKind = setting(
+        "direct: to the MX hosts of the recipient domain; smarthost: to one relay host "
+        "(with AUTH when username is set); fail: fail delivery with fail_code/fail_text.",
+        TransportKind.DIRECT,
+    )
+    host: str = setting("smarthost: host name or IP address of the relay.", "")
+    port: int = setting(
+        "smarthost: TCP port; 0 means 465 for implicit TLS, 25 for none, else 587.", 0
+    )
+    tls: TransportTLS = setting(
+        "smarthost: starttls (required), implicit (TLS from the start, usually port 465) or "
+        "none (plain text; only for a relay on loopback).",
+        TransportTLS.STARTTLS,
+    )
+    username: str = setting("smarthost: AUTH user name; empty for no AUTH.", "")
+    password: str = setting("smarthost: AUTH password.", "")
+    auth_plain_allowed: bool = setting(
+        "smarthost: also allow AUTH PLAIN (default: only SCRAM-*-PLUS, SCRAM-*, CRAM-MD5).",
+        False,
+    )
+    ipv4: bool = setting("direct/smarthost: connect over IPv4.", True)
+    ipv6: bool = setting("direct/smarthost: connect over IPv6.", True)
+    port_override: int = setting(
+        "direct: connect to this port instead of 25 (for testing setups); 0 = 25.", 0
+    )
+    fail_code: int = setting("fail: SMTP reply code to fail with (4xx retries, 5xx bounces).", 554)
+    fail_text: str = setting("fail: reply text.", "delivery refused by transport configuration")
+
+    def validate(self) -> list[tuple[str, str]]:
+        out = []
+        if self.kind is TransportKind.SMARTHOST and not self.host:
+            out.append(("host", "required for a smarthost transport"))
+        for f in ("port", "port_override"):
+            if not 0 <= getattr(self, f) <= 65535:
+                out.append((f, "must be 0..65535"))
+        if not 400 <= self.fail_code <= 599:
+            out.append(("fail_code", "must be 400..599"))
+        if not (self.ipv4 or self.ipv6):
+            out.append(("ipv6", "at least one of ipv4 and ipv6 must be enabled"))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRoute:
+    transport: str = setting(
+        'Name of a transport in [queue.transports], or "direct".', example="relay"
+    )
+    from_domains: list[str] = setting(
+        "Sender domains this route applies to (a leading dot matches subdomains); "
+        "empty matches all.",
+        factory=list,
+    )
+    to_domains: list[str] = setting(
+        "Recipient domains this route applies to (a leading dot matches subdomains); "
+        "empty matches all.",
+        factory=list,
+    )
+    min_attempts: int = setting(
+        "The route applies only after this many failed delivery attempts.", 0
+    )
+    account: str = setting(
+        "Only for messages submitted by this account (account routes are tried first).", ""
+    )
+    domain: str = setting(
+        "Only for messages from this domain of ours (tried after account routes, before "
+        "global routes).",
+        "",
+    )
+
+    def validate(self) -> list[tuple[str, str]]:
+        return [] if self.min_attempts >= 0 else [("min_attempts", "must not be negative")]
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    workers: int = setting("Deliveries attempted at the same time.", 10)
+    per_domain: int = setting("Deliveries attempted at the same time to one recipient domain.", 1)
+    max_attempts: int = setting(
+        "Delivery attempts before a message fails (retries at ~7.5 min, then doubling).", 8
+    )
+    transports: dict[str, QueueTransport] = field(
+        default_factory=dict,
+        metadata={
+            "doc": 'Named transports for routes and `pillarbox queue transport`; "direct" is '
+            "built in.",
+            "example_key": "relay",
+        },
+    )
+    routes: dict[str, QueueRoute] = field(
+        default_factory=dict,
+        metadata={
+            "doc": "Routes, tried in file order (account routes, then domain routes, then the "
+            "others); the first that matches picks the transport, else direct delivery.",
+            "example_key": "viarelay",
+        },
+    )
+
+    def validate(self) -> list[tuple[str, str]]:
+        out = [
+            (f, "must be positive")
+            for f in ("workers", "per_domain", "max_attempts")
+            if getattr(self, f) <= 0
+        ]
+        for name, r in self.routes.items():
+            if r.transport != "direct" and r.transport not in self.transports:
+                out.append((f"routes.{name}.transport", f"no transport named {r.transport!r}"))
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole static configuration."""
@@ -249,6 +372,9 @@ class Config:
     dns: DNS = setting("DNS resolution.", factory=DNS)
     limits: Limits = setting("Protocol limits.", factory=Limits)
     quota: Quota = setting("Default per-account disk quota.", factory=Quota)
+    queue: Queue = setting(
+        "Outgoing queue: concurrency, retries, transports, routes.", factory=Queue
+    )
     checks: Checks = setting("Message authentication checks on incoming mail.", factory=Checks)
     tuning: Tuning = setting(
         "Overrides of the profile's knobs (0 = profile's value).", factory=Tuning

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.auth import sasl
@@ -30,6 +31,8 @@ from app.message.address import Address, is_postmaster_path, parse_smtp_path
 from app.message.addrlist import mailboxes, parse_address_list
 from app.message.errors import AddressError, AddressProblem
 from app.message.headers import parse_header
+from app.queue.service import tls_required_no
+from app.queue.store import NewMessage
 from app.services import Services
 from app.smtp import codes as c
 from app.smtp import events as ev
@@ -88,6 +91,8 @@ class Transaction:
     smtputf8: bool = False
     requiretls: bool = False
     recipients: list[LocalRecipient] = field(default_factory=list)
+    # Submission: recipients in other domains, for the outgoing queue.
+    remote: list[Address] = field(default_factory=list)
     spool: Spool | None = None
 
 
@@ -339,12 +344,20 @@ class Session:
             if sim is not None:
                 return await self._simulate(sim)
         res = resolve(self.svc.dynamic, rcpt, cfg.postmaster_account)
-        if not res.recipients and cfg.localserve and cfg.postmaster_account:
-            # localserve: everything to the local account (as mox)
+        remote = not res.local_domain and self.info.submission
+        if not res.recipients and cfg.localserve and cfg.postmaster_account and not remote:
+            # localserve: everything to the local account (as mox); submitted mail
+            # for other domains goes through the queue, which delivers it back here.
             self.tx.recipients.append(LocalRecipient(rcpt, cfg.postmaster_account, str(rcpt)))
             return R_RCPT_OK
+        if remote:
+            if self.svc.queue is None:
+                return R_NO_OUTGOING
+            if rcpt not in self.tx.remote:
+                self.tx.remote.append(rcpt)
+            return R_RCPT_OK
         if not res.local_domain:
-            return R_NO_OUTGOING if self.info.submission else R_NO_RELAY
+            return R_NO_RELAY
         if not res.recipients:
             await asyncio.sleep(cfg.limits.unknown_recipient_delay_s)
             self.log.info("unknown recipient", extra={"rcpt": str(rcpt)})
@@ -498,12 +511,11 @@ class Session:
         self.messages += 1
         msgid = f"{self.info.cid}-{self.messages}"
         now = datetime.now(UTC)
-        one = len({r.rcpt for r in tx.recipients}) == 1
+        one = len({r.rcpt for r in tx.recipients} | set(tx.remote)) == 1
         common = verdict.headers if verdict is not None else self._auth_results()
         mailbox = "Junk" if verdict is not None and verdict.junk else local.INBOX
 
-        def prefix(r: LocalRecipient) -> bytes:
-            rp = f"<{tx.mail_from.pack(True)}>" if tx.mail_from else "<>"
+        def trace(rcpt: Address) -> bytes:
             info = ReceivedInfo(
                 helo=self.core.hello or "",
                 remote_ip=self.info.remote_ip,
@@ -514,29 +526,74 @@ class Session:
                 authenticated=bool(self.account),
                 smtputf8=tx.smtputf8,
                 msgid=msgid,
-                recipient=r.rcpt.pack(True) if one else "",
+                recipient=rcpt.pack(True) if one else "",
             )
-            return f"Return-Path: {rp}\r\n".encode() + received(info, now) + common + signature
+            return received(info, now)
+
+        def prefix(r: LocalRecipient) -> bytes:
+            rp = f"<{tx.mail_from.pack(True)}>" if tx.mail_from else "<>"
+            return f"Return-Path: {rp}\r\n".encode() + trace(r.rcpt) + common + signature
 
         content = strip_forged_results(tx.spool.content(), self.info.hostname)
-        results = await local.deliver(
-            self.svc.accounts, tx.recipients, content, prefix, mailbox=mailbox
-        )
+        queued: list[int] = []
+        if tx.remote:
+            # Queued durably before anything is delivered locally: if queueing fails
+            # the client retries the whole message and nobody gets it twice.
+            try:
+                queued = await self._enqueue(tx, content, trace(tx.remote[0]) + signature)
+            except Exception:
+                self.log.exception("queueing message failed", extra={"msgid": msgid})
+                return _with_id(R_TEMP, msgid)
+        results = []
+        if tx.recipients:
+            results = await local.deliver(
+                self.svc.accounts, tx.recipients, content, prefix, mailbox=mailbox
+            )
         outcomes = {r.outcome for r in results}
         self.log.info(
             "message received",
             extra={
                 "msgid": msgid,
                 "size": tx.spool.size,
-                "recipients": len(tx.recipients),
+                "recipients": len(tx.recipients) + len(tx.remote),
+                "queued": ",".join(map(str, queued)),
                 "outcomes": ",".join(sorted(outcomes)),
             },
         )
+        if queued:
+            if outcomes - {local.Outcome.DELIVERED}:
+                # The queued copy is acknowledged with this reply, so the local failure
+                # cannot be reported with it.
+                self.log.error(
+                    "local delivery failed for a message also queued",
+                    extra={"msgid": msgid, "outcomes": ",".join(sorted(outcomes))},
+                )
+            return _r(c.C250_COMPLETED, c.SE_OTHER0_0, f"queued, id {msgid}")
         if local.Outcome.DELIVERED in outcomes:
             return _r(c.C250_COMPLETED, c.SE_OTHER0_0, f"delivered, id {msgid}")
         if outcomes == {local.Outcome.QUOTA}:
             return R_QUOTA
         return _with_id(R_TEMP, msgid)
+
+    async def _enqueue(self, tx: Transaction, content: bytes | Path, prefix: bytes) -> list[int]:
+        """Put the message in the outgoing queue for the remote recipients; returns
+        after the queue committed it."""
+        assert tx.spool is not None and self.svc.queue is not None
+        head = tx.spool.head()
+        header = parse_header(head)
+        msg = NewMessage(
+            account=self.account,
+            sender=tx.mail_from.pack(tx.smtputf8) if tx.mail_from else "",
+            recipients=tuple(a.pack(tx.smtputf8) for a in tx.remote),
+            content=content,
+            prefix=prefix,
+            smtputf8=tx.smtputf8,
+            requiretls=tx.requiretls,
+            tls_required_no=not tx.requiretls and tls_required_no(head),
+            message_id=(header.get("message-id") or "").strip()[:500],
+            subject=(header.get("subject") or "").strip()[:500],
+        )
+        return await self.svc.queue.enqueue(msg)
 
     def _auth_results(self) -> bytes:
         if not self.account:
