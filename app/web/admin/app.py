@@ -13,6 +13,7 @@ from app.config.dnsrecords import Check, MTASTSPolicy, Record, check, records, z
 from app.config.dynamic import AccountSettings, DomainSettings
 from app.config.static import STANDARD_PORTS
 from app.dns.resolver import Resolver
+from app.queue.store import QueueError
 from app.store import admincmds
 from app.web import wizard
 from app.web.context import WebContext
@@ -29,6 +30,7 @@ NAV = [
     (BASE + "domains", "Domains"),
     (BASE + "accounts", "Accounts"),
     (BASE + "aliases", "Aliases"),
+    (BASE + "queue", "Queue"),
     (BASE + "logging", "Logging"),
 ]
 DONE = {
@@ -39,6 +41,7 @@ DONE = {
     "saved": "Saved.",
     "password": "Password changed.",
     "loglevel": "Log level changed.",
+    "queue": "Done.",
 }
 
 
@@ -410,6 +413,53 @@ class AdminPages:
         return ""  # pragma: no cover
 
 
+class QueuePages:
+    """The outgoing queue: list, hold, release, retry now, drop (as `pillarbox queue`)."""
+
+    ACTIONS = {
+        "hold": ("queue.hold", {}),
+        "unhold": ("queue.unhold", {}),
+        "retry": ("queue.schedule", {"now": True, "duration": 0}),
+        "drop": ("queue.drop", {}),
+    }
+
+    def __init__(self, pages: AdminPages) -> None:
+        self.p = pages
+
+    def _ctl(self, cmd: str, args: dict[str, Any]) -> Any:
+        queue = self.p.ctx.services.queue
+        if queue is None:
+            raise QueueError("the outgoing queue is not running")
+        return self.p.ctx.run(queue.ctl(cmd, args))
+
+    def show(self, err: str = "") -> str:
+        s = self.p.auth.require()
+        try:
+            entries = self._ctl("queue.list", {})
+        except QueueError as e:
+            entries, err = [], err or str(e)
+        return self.p.page("admin_queue", "Outgoing queue", s.csrf, entries=entries, err=err)
+
+    def post(self) -> str:
+        self.p.auth.require()
+        action = self.ACTIONS.get(form("action"))
+        if action is None:
+            bottle.abort(400, "unknown action")
+            return ""  # pragma: no cover
+        try:
+            ids = [int(form("id"))]
+        except ValueError:
+            return self.show("invalid queue id")
+        cmd, extra = action
+        try:
+            self._ctl(cmd, {"ids": ids, **extra})
+        except QueueError as e:
+            bottle.response.status = 400
+            return self.show(str(e))
+        bottle.redirect(f"{bottle.request.path}?done=queue", 303)
+        return ""  # pragma: no cover
+
+
 class LoggingPages:
     """Log levels per package, changed at once on the running server."""
 
@@ -450,6 +500,9 @@ def build(ctx: WebContext, setup_token: str = "") -> Any:
     web.post(BASE + "accounts/<name>", callback=p.account_post)
     web.get(BASE + "aliases", callback=lambda: p.aliases())
     web.post(BASE + "aliases", callback=p.aliases_post)
+    qp = QueuePages(p)
+    web.get(BASE + "queue", callback=lambda: qp.show())
+    web.post(BASE + "queue", callback=qp.post)
     lp = LoggingPages(p)
     web.get(BASE + "logging", callback=lambda: lp.show())
     web.post(BASE + "logging", callback=lp.post)
