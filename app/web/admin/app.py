@@ -3,8 +3,8 @@
 import hmac
 import logging
 import shutil
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import bottle
 
@@ -416,7 +416,7 @@ class AdminPages:
 class QueuePages:
     """The outgoing queue: list, hold, release, retry now, drop (as `pillarbox queue`)."""
 
-    ACTIONS = {
+    ACTIONS: ClassVar[Mapping[str, tuple[str, Mapping[str, Any]]]] = {
         "hold": ("queue.hold", {}),
         "unhold": ("queue.unhold", {}),
         "retry": ("queue.schedule", {"now": True, "duration": 0}),
