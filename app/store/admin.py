@@ -10,7 +10,7 @@ executor and then swaps its in-memory :class:`~app.config.dynamic.Dynamic` snaps
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -127,16 +127,8 @@ class AdminDB:
         self.db.close()
 
     def _migrate(self) -> None:
-        with self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self.db.execute("SELECT version FROM schema_version").fetchone()
-            version = int(row[0]) if row else 0
-            if row is None:
-                self.db.execute("INSERT INTO schema_version VALUES (0)")
-            for n, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                self.db.execute(sql)
-                self.db.execute("UPDATE schema_version SET version = ?", (n,))
-                log.info("admin database migrated", extra={"version": n})
+        for n in apply_migrations(self.db, MIGRATIONS):
+            log.info("admin database migrated", extra={"version": n})
 
     # Reading.
 
@@ -299,3 +291,20 @@ class AdminDB:
     def setting(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def apply_migrations(db: apsw.Connection, migrations: Sequence[str]) -> list[int]:
+    """Run the migrations a database has not had yet, in one transaction; returns the
+    numbers applied. ``schema_version`` holds the number of the last one."""
+    applied = []
+    with db:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        version = int(row[0]) if row else 0
+        if row is None:
+            db.execute("INSERT INTO schema_version VALUES (0)")
+        for n, sql in enumerate(migrations[version:], start=version + 1):
+            db.execute(sql)
+            db.execute("UPDATE schema_version SET version = ?", (n,))
+            applied.append(n)
+    return applied

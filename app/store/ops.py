@@ -63,6 +63,17 @@ def one(conn: apsw.Connection, sql: str, args: Sequence[Any] = ()) -> Row | None
     return r[0] if r else None
 
 
+def _reserve_uids(conn: apsw.Connection, mailbox_id: int, n: int) -> int:
+    """Take ``n`` UIDs of a mailbox (RFC 9051 2.3.1.1: ascending); returns the first."""
+    r = one(
+        conn,
+        "UPDATE mailbox SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?",
+        (n, mailbox_id, n),
+    )
+    assert r is not None
+    return int(r[0])
+
+
 def next_modseq(conn: apsw.Connection) -> int:
     """Allocate the next account-wide modseq (as mox, one counter for all mailboxes)."""
     r = one(conn, "UPDATE account SET modseq = modseq + 1 RETURNING modseq")
@@ -357,13 +368,7 @@ def _insert_copies(
     modseq: int,
     linked: list[str],
 ) -> tuple[list[tuple[int, int]], list[Change]]:
-    r = one(
-        conn,
-        "UPDATE mailbox SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?",
-        (len(found), dst, len(found)),
-    )
-    assert r is not None
-    uid = int(r[0])
+    uid = _reserve_uids(conn, dst, len(found))
     pairs: list[tuple[int, int]] = []
     changes: list[Change] = []
     total_size = unseen = deleted = 0
@@ -423,13 +428,7 @@ def move(conn: apsw.Connection, src: int, uids: Sequence[int], dst: int) -> Outc
     if not found:
         return Outcome(Copied(dst, int(dstmb[0]), (), 0))
     modseq = next_modseq(conn)
-    r = one(
-        conn,
-        "UPDATE mailbox SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?",
-        (len(found), dst, len(found)),
-    )
-    assert r is not None
-    uid = int(r[0])
+    uid = _reserve_uids(conn, dst, len(found))
     pairs: list[tuple[int, int]] = []
     added: list[Change] = []
     total_size = unseen = deleted = 0

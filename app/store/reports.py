@@ -14,6 +14,8 @@ from typing import Any
 
 import apsw
 
+from app.store.admin import apply_migrations
+
 MIGRATIONS = [
     """
     CREATE TABLE dmarc_evaluations (
@@ -62,15 +64,7 @@ class ReportsDB:
         self.db.set_busy_timeout(10_000)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        with self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = self.db.execute("SELECT version FROM schema_version").fetchone()
-            version = int(row[0]) if row else 0
-            if row is None:
-                self.db.execute("INSERT INTO schema_version VALUES (0)")
-            for n, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                self.db.execute(sql)
-                self.db.execute("UPDATE schema_version SET version = ?", (n,))
+        apply_migrations(self.db, MIGRATIONS)
 
     def close(self) -> None:
         self.db.close()
