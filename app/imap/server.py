@@ -511,6 +511,12 @@ class Connection:
         """Upgrade to TLS (STARTTLS); the parser restarts, dropping anything pipelined."""
         store = self.services.certs[self.listening.name]
         self.flush()
+        # RFC 9051 6.2.1: plaintext pipelined after STARTTLS must not be read as
+        # commands, so the parser restarts here, before the handshake: from now on
+        # only decrypted data arrives, and a TLS 1.3 client may send its first command
+        # right behind the handshake, before start_tls() returns.
+        self.parser = self._new_parser()
+        self._unread = 0
         loop = asyncio.get_running_loop()
         try:
             transport = await loop.start_tls(
@@ -527,7 +533,6 @@ class Connection:
             raise Hangup(None)
         self.transport = transport
         self._paused = False
-        self.parser = self._new_parser()  # RFC 9051 6.2.1: no plaintext injection
         self.session.tls = True
         self._tls_established()
 
