@@ -59,3 +59,10 @@ rpm:
 ## test-install: install, upgrade, remove and purge the .deb in a Debian 12 chroot (root)
 test-install:
 	PYTHON=$(PYTHON) sh build/test-install.sh
+
+# Peers: Postfix and Dovecot from Debian, side by side with Pillarbox (root; installs them).
+.PHONY: bench-peers
+
+## bench-peers: SMTP vs Postfix, IMAP vs Dovecot, same machine and run; JSON with ratios
+bench-peers: $(STAMP)
+	$(BIN)/python -m tests.bench.peers

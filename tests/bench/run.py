@@ -54,7 +54,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
-    sections = sys.argv[1:] or ["store", "serve", "shipping"]
+    sections = sys.argv[1:] or ["store", "imap", "queue", "serve", "shipping"]
     with tempfile.TemporaryDirectory(prefix="pillarbox-bench-") as tmp:
         work = Path(tmp)
         if "store" in sections:
@@ -65,6 +65,14 @@ def main() -> None:
             from tests.bench import smtp_bench
 
             results["smtp"] = smtp_bench.run(work / "smtp")
+        if "imap" in sections:
+            from tests.bench import imap_bench
+
+            results["imap"] = imap_bench.run(work / "imap")
+        if "queue" in sections:
+            from tests.bench import queue_bench
+
+            results["queue"] = queue_bench.run(work / "queue")
         if "serve" in sections:
             results["serve"] = [idle_rss(work / "serve", p) for p in ("default", "lowmem")]
         if "shipping" in sections:
