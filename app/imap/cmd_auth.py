@@ -63,6 +63,7 @@ async def load_credentials(s: Session, account: str | None) -> Credentials | Non
 
 async def _before_attempt(s: Session) -> None:
     if not s.services.auth_limiter.allowed(s.remote_ip):
+        s.services.metrics.auth_attempts.inc(protocol="imap", result="ratelimited")
         raise IMAPNo("too many authentication failures, try again later", "UNAVAILABLE")
     delay = delay_for(s.auth_failures)
     if delay:
@@ -72,6 +73,7 @@ async def _before_attempt(s: Session) -> None:
 def _failed(s: Session, mechanism: str, username: str, reason: str) -> IMAPNo:
     s.auth_failures += 1
     s.services.auth_limiter.record_failure(s.remote_ip)
+    s.services.metrics.auth_attempts.inc(protocol="imap", result="badcreds")
     log_auth_failure(
         s.log,
         protocol="imap",
@@ -85,6 +87,7 @@ def _failed(s: Session, mechanism: str, username: str, reason: str) -> IMAPNo:
 
 async def _succeeded(s: Session, account: str, mechanism: str) -> Reply:
     s.services.auth_limiter.reset(s.remote_ip)
+    s.services.metrics.auth_attempts.inc(protocol="imap", result="ok")
     store = await s.services.accounts.get(account)
     s.authenticated(account, store)
     s.log.info("authenticated", extra={"account": account, "mechanism": mechanism})

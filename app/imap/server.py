@@ -160,6 +160,7 @@ class IMAPProtocol(asyncio.BufferedProtocol):
             transport.write(p.untagged(p.Status.BYE, "too many authentication failures"))
             transport.close()
             return
+        svc.metrics.connections.inc(service="imaps" if lst.implicit_tls else "imap")
         self.conn = Connection(lst, self, transport, ip)
         lst.sessions.add(self.conn)
         lst.services.spawn(self.conn.run())

@@ -250,6 +250,10 @@ class QueueService:
 
     # --- control commands ---------------------------------------------------------------
 
+    async def size(self) -> int:
+        """Recipients waiting in the queue (for the metrics gauge)."""
+        return len(await self.store.entries(Filter()))
+
     async def ctl(self, cmd: str, args: dict[str, Any]) -> Any:
         """Run a ``queue.*`` control command; raises QueueError for the operator."""
         name = cmd.removeprefix("queue.")

@@ -87,6 +87,9 @@ class SMTPConnection(asyncio.BufferedProtocol):
             transport.close()
             return
         self._admitted = True
+        ep = self.endpoint
+        kind = "submissions" if ep.implicit_tls else "submission" if ep.submission else "smtp"
+        self.svc.metrics.connections.inc(service=kind)
         self.svc.spawn(self._run())
 
     def get_buffer(self, sizehint: int) -> memoryview:

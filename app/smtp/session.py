@@ -203,6 +203,7 @@ class Session:
 
     async def on_auth(self, e: ev.Auth) -> Reply:
         if not self.svc.auth_limiter.allowed(self.info.remote_ip):
+            self.svc.metrics.auth_attempts.inc(protocol="smtp", result="ratelimited")
             return R_AUTH_LIMIT
         try:
             self._mech = sasl.new_server_mechanism(
@@ -229,6 +230,7 @@ class Session:
     def _auth_ok(self, out: sasl.Success) -> Reply:
         self.account, self.username = self._account_of(out.username), out.username
         self.svc.auth_limiter.reset(self.info.remote_ip)
+        self.svc.metrics.auth_attempts.inc(protocol="smtp", result="ok")
         self.log.info("authenticated", extra={"user": out.username, "mechanism": self._mech_name})
         return R_AUTH_OK
 
@@ -261,6 +263,7 @@ class Session:
             return R_AUTH_TEMP
         self.auth_failures += 1
         self.svc.auth_limiter.record_failure(self.info.remote_ip)
+        self.svc.metrics.auth_attempts.inc(protocol="smtp", result="badcreds")
         log_auth_failure(
             self.log.logger,
             protocol="smtp",
@@ -427,6 +430,7 @@ class Session:
                     "message rejected by dmarc policy",
                     extra={"from_domain": verdict.dmarc.from_domain if verdict.dmarc else ""},
                 )
+                self.svc.metrics.deliveries.inc(result="rejected")
                 return R_DMARC_REJECT
             return await self._store(tx, verdict, signature)
         finally:
@@ -550,6 +554,9 @@ class Session:
                 self.svc.accounts, tx.recipients, content, prefix, mailbox=mailbox
             )
         outcomes = {r.outcome for r in results}
+        for r in results:  # delivered / quota / error per account; Junk counted apart
+            junk = r.outcome is local.Outcome.DELIVERED and mailbox == "Junk"
+            self.svc.metrics.deliveries.inc(result="junk" if junk else str(r.outcome))
         self.log.info(
             "message received",
             extra={

@@ -101,6 +101,8 @@ def _admin_router(
 
     async def route(req: Request) -> Response | EventStream:
         if req.path == "/metrics":
+            if services.queue is not None:
+                services.metrics.queue_size.set(await services.queue.size())
             body = services.metrics.render().encode()
             return Response(200, (("Content-Type", METRICS_CONTENT_TYPE),), body)
         if req.path in ("/", "/admin"):
