@@ -7,7 +7,7 @@ in one process.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from app.metrics import Metrics
 from app.store.admin import AdminDB
 from app.store.admincmds import DKIMSet
 from app.store.registry import Accounts
-from app.store.reports import Evaluation, ReportsDB
+from app.store.reports import Evaluation, ReportsDB, TLSRecord
 from app.tls.certs import CertStore
 
 if TYPE_CHECKING:  # app.queue is a layer above; only the type is needed here
@@ -46,7 +46,7 @@ class Services:
     dynamic: Dynamic
     resolver: Resolver = field(default_factory=Resolver)
     dkim: DKIMSet = field(default_factory=DKIMSet)  # signing keys, reloaded with settings
-    reports: ReportsDB | None = None  # DMARC evaluations; used on the admin thread
+    reports: ReportsDB | None = None  # DMARC evaluations, TLS results; on the admin thread
     # Per-server state of a protocol service, by service ("imap": recent marks, ...).
     protocol_state: dict[str, Any] = field(default_factory=dict)
     certs: dict[str, CertStore] = field(default_factory=dict)  # by listener name
@@ -79,6 +79,14 @@ class Services:
         if reports is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self.admin_executor, reports.add, ev)
+
+    async def record_tls_results(self, records: Sequence[TLSRecord]) -> None:
+        """Keep the TLS results of one outgoing delivery attempt for TLS reports
+        (RFC 8460), on the admin thread."""
+        reports = self.reports
+        if reports is not None and records:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.admin_executor, reports.add_tls_results, records)
 
     def quota_for(self, account: str) -> int | None:
         """The byte limit of ``account`` under the current settings (None: unlimited)."""

@@ -18,7 +18,10 @@ A job (RFC 5321 4.5.4.1 retry strategy, mox's schedule):
    the at-least-once window: a crash between the receiver's 250 and this commit
    makes us deliver that recipient again;
 4. DSNs: recipients that failed permanently (5xx, or the last attempt) get a
-   failure DSN, then their rows go; after the 5th failed attempt a delayed DSN.
+   failure DSN, then their rows go; after the 5th failed attempt a delayed DSN;
+5. TLS results: the policy and TLS outcome of every MX host the attempt tried go to
+   ``Deps.record_tls`` (reports.db, for SMTP TLS reports, RFC 8460). Only after the
+   record commit, so reporting never delays it; a failure there is logged, not fatal.
 
 Time comes from an injectable :class:`Clock` and jitter from an injectable
 ``random.Random``, so tests drive the whole schedule without sleeping.
@@ -38,6 +41,7 @@ from app.config.static import Config, TransportKind
 from app.delivery.localserve import Stage, simulated
 from app.queue import dsn, routes
 from app.queue.store import Entry, QueueStore, Result
+from app.store.reports import TLSFailure, TLSRecord
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,9 @@ class Deps:
     # Compose, sign and store a DSN for the sender of ``entry``'s message; returns
     # whether it was stored (False: keep the rows and try again later).
     send_dsn: Callable[[Entry, tuple[dsn.Recipient, ...]], Awaitable[bool]]
+    # Keep the TLS results of an attempt for TLS reports (Services.record_tls_results);
+    # None: not kept.
+    record_tls: Callable[[Sequence[TLSRecord]], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +119,41 @@ class _Outcome:
     remote_mta: str = ""
 
 
+# An attempt's outcome per entry id, the IPs dialed, and the TLS results per MX host.
+_Attempted = tuple[dict[int, _Outcome], tuple[str, ...], tuple[TLSRecord, ...]]
+
+
 def _localpart(address: str) -> str:
     return address.rpartition("@")[0].strip('"').lower()
+
+
+def tls_records(domain: str, reports: Sequence[Any], when: float) -> tuple[TLSRecord, ...]:
+    """The attempt's TLS results (``app.queue.tlsrpt.TLSResult``) as reports.db rows."""
+    return tuple(
+        TLSRecord(
+            recipient_domain=domain,
+            policy_domain=str(r.policy_domain),
+            policy_type=str(r.policy_type),
+            policy_strings=tuple(r.policy_strings),
+            mx_host_patterns=tuple(r.mx_host_patterns),
+            mx_host=str(r.host),
+            success_count=int(r.success_count),
+            failure_count=int(r.failure_count),
+            failures=tuple(
+                TLSFailure(
+                    result_type=str(f.result_type),
+                    receiving_mx_hostname=f.receiving_mx_hostname,
+                    receiving_ip=f.receiving_ip,
+                    sending_mta_ip=f.sending_mta_ip,
+                    failure_reason_code=f.failure_reason_code,
+                    additional_information=f.additional_information,
+                )
+                for f in r.failures
+            ),
+            recorded=when,
+        )
+        for r in reports
+    )
 
 
 class Scheduler:
@@ -256,11 +296,17 @@ class Scheduler:
     async def _job(self, entries: list[Entry]) -> None:
         now = self.clock.now()
         await self.store.claim({e.id: now + backoff(e.attempts, self.rng) for e in entries}, now)
-        outcomes, dialed = await self._attempt(entries)
+        outcomes, dialed, tls = await self._attempt(entries)
         await self._record(entries, outcomes, dialed, now)
+        if tls and self.deps.record_tls is not None:
+            try:
+                await self.deps.record_tls(tls)
+            except Exception:  # reporting must not make a delivery look failed
+                log.exception("recording tls results failed", extra={"domain": entries[0].domain})
 
-    async def _attempt(self, entries: list[Entry]) -> tuple[dict[int, _Outcome], tuple[str, ...]]:
-        """Run one attempt for a group: one outcome per entry id, and the IPs dialed."""
+    async def _attempt(self, entries: list[Entry]) -> _Attempted:
+        """Run one attempt for a group: one outcome per entry id, the IPs dialed and
+        the TLS results."""
         config = self.deps.config()
         e0 = entries[0]
         out: dict[int, _Outcome] = {}
@@ -285,7 +331,7 @@ class Scheduler:
                         sim.text,
                     )
             if not todo:
-                return out, ()
+                return out, (), ()
             chosen = routes.localserve_transport(config)
         else:
             try:
@@ -298,20 +344,18 @@ class Scheduler:
                     attempts=e0.attempts,
                 )
             except routes.UnknownTransport as err:
-                return {e.id: _Outcome(False, False, 0, "", str(err)) for e in entries}, ()
+                return {e.id: _Outcome(False, False, 0, "", str(err)) for e in entries}, (), ()
         if chosen is None:
             failed = _Outcome(False, False, 0, "", "localserve has no smtp listener to deliver to")
-            return out | {e.id: failed for e in todo}, ()
+            return out | {e.id: failed for e in todo}, (), ()
         t = chosen.settings
         if t.kind is TransportKind.FAIL:
             res = _Outcome(False, t.fail_code >= 500, t.fail_code, "", t.fail_text)
-            return out | {e.id: res for e in todo}, ()
-        more, dialed = await self._call_attempt(todo, chosen)
-        return out | more, dialed
+            return out | {e.id: res for e in todo}, (), ()
+        more, dialed, tls = await self._call_attempt(todo, chosen)
+        return out | more, dialed, tls
 
-    async def _call_attempt(
-        self, entries: list[Entry], chosen: routes.Chosen
-    ) -> tuple[dict[int, _Outcome], tuple[str, ...]]:
+    async def _call_attempt(self, entries: list[Entry], chosen: routes.Chosen) -> _Attempted:
         d = self.deps
         config = d.config()
         e0 = entries[0]
@@ -338,7 +382,7 @@ class Scheduler:
         except Exception:
             log.exception("delivery attempt failed", extra={"domain": e0.domain})
             err = _Outcome(False, False, 0, "", "internal error during delivery attempt")
-            return {e.id: err for e in entries}, ()
+            return {e.id: err for e in entries}, (), ()
         by_addr = {str(r.address).lower(): r for r in result.recipients}
         out: dict[int, _Outcome] = {}
         for e in entries:
@@ -363,7 +407,12 @@ class Scheduler:
                 "recipients": len(entries),
             },
         )
-        return out, tuple(str(x) for x in (result.dialed or ()))
+        try:
+            tls = tls_records(e0.domain, result.tls_reports or (), self.clock.now())
+        except Exception:  # never in the way of recording the delivery itself
+            log.exception("unusable tls results", extra={"domain": e0.domain})
+            tls = ()
+        return out, tuple(str(x) for x in (result.dialed or ())), tls
 
     async def _record(
         self,

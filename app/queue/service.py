@@ -139,6 +139,7 @@ class QueueService:
             make_transport=self._make_transport,
             make_recipient=self._make_recipient,
             send_dsn=self._send_dsn,
+            record_tls=self.svc.record_tls_results,
         )
         self._scheduler = Scheduler(store, deps, clock=self.clock, rng=self.rng)
         self._scheduler.start()

@@ -54,7 +54,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
-    sections = sys.argv[1:] or ["store", "smtp", "imap", "serve", "shipping"]
+    sections = sys.argv[1:] or ["store", "smtp", "imap", "queue", "serve", "shipping"]
     with tempfile.TemporaryDirectory(prefix="pillarbox-bench-") as tmp:
         work = Path(tmp)
         if "store" in sections:

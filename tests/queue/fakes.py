@@ -1,6 +1,7 @@
 """Test doubles for the queue: an injected clock, a fake attempt, a fake services object."""
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,10 @@ def fake_services(data_dir: Path, cfg: Config) -> tuple[Services, FakeAccounts]:
         dkim=SimpleNamespace(selectors={}),
         cpu_executor=None,
         resolver=None,
+        reports=None,
     )
+    # The real method, on the fake: with no reports database it records nothing.
+    svc.record_tls_results = functools.partial(Services.record_tls_results, svc)
     return cast(Services, svc), accounts
 
 
