@@ -117,6 +117,11 @@ class Listener:
         check=lambda v: v and _domain_problem(v),
     )
     tls: TLS = setting("TLS for this listener.", factory=TLS)
+    auth_without_tls: bool = setting(
+        "Allow password logins (AUTH on submission, IMAP LOGIN/PLAIN) without TLS. Only for "
+        "testing on a trusted network: passwords then cross the network readable.",
+        False,
+    )
     forwarded: bool = setting(
         "HTTP only: trust X-Forwarded-For/-Proto from a reverse proxy in front.", False
     )

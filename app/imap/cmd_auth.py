@@ -96,7 +96,7 @@ async def _succeeded(s: Session, account: str, mechanism: str) -> Reply:
 
 async def login(s: Session, cmd: Login) -> Reply:
     """LOGIN: RFC 9051 6.2.3; refused without TLS (LOGINDISABLED)."""
-    if not s.tls:
+    if not s.plaintext_auth:
         raise IMAPNo("login requires TLS", "PRIVACYREQUIRED")
     await _before_attempt(s)
     account = resolve_account(s, cmd.username)
@@ -111,7 +111,7 @@ async def login(s: Session, cmd: Login) -> Reply:
 async def authenticate(s: Session, cmd: Authenticate) -> Reply:
     """AUTHENTICATE with SASL-IR; -PLUS only with channel binding on this connection."""
     name = cmd.mechanism.upper()
-    offered = s.mechanisms() + ([PLAIN] if s.tls else [])
+    offered = s.mechanisms() + ([PLAIN] if s.plaintext_auth else [])
     if name not in offered:
         if name == PLAIN:
             raise IMAPNo("plaintext authentication requires TLS", "PRIVACYREQUIRED")

@@ -158,6 +158,8 @@ class Session:
         self.listener = listener
         self.tls = tls
         self.tls_available = tls_available  # STARTTLS possible on this listener
+        lst = services.config.listeners.get(listener)
+        self.auth_without_tls = bool(lst and lst.auth_without_tls)
         self.channel_binding: ChannelBinding | None = None
         self.log = logger
         self.state = State.NOT_AUTHENTICATED
@@ -456,7 +458,7 @@ class Session:
             caps += [f"AUTH={m}" for m in self.mechanisms()]
             if self.tls_available and not self.tls:
                 caps.append("STARTTLS")
-            caps.append("AUTH=PLAIN" if self.tls else "LOGINDISABLED")
+            caps.append("AUTH=PLAIN" if self.plaintext_auth else "LOGINDISABLED")
         caps += [
             "ID",
             f"APPENDLIMIT={limit}",
@@ -469,6 +471,12 @@ class Session:
             "CREATE-SPECIAL-USE",
         ]
         return caps
+
+    @property
+    def plaintext_auth(self) -> bool:
+        """LOGIN and AUTHENTICATE PLAIN are allowed: with TLS, or where the listener
+        allows password logins without it (auth_without_tls)."""
+        return self.tls or self.auth_without_tls
 
     def mechanisms(self) -> list[str]:
         """SASL mechanisms offered besides PLAIN (which needs TLS, as mox)."""

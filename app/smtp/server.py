@@ -44,10 +44,12 @@ class Endpoint:
     checker: Checker | None = None  # message authentication, for delivery (port 25)
 
 
-def mechanisms(tls: bool, binding: bool) -> list[str]:
+def mechanisms(tls: bool, binding: bool, without_tls: bool = False) -> list[str]:
+    """SASL mechanisms to offer; PLAIN and LOGIN need TLS unless the listener allows
+    password logins without it."""
     from app.auth.sasl import mechanisms_for
 
-    return mechanisms_for(tls, binding, plain_allowed=tls)
+    return mechanisms_for(tls or without_tls, binding, plain_allowed=tls or without_tls)
 
 
 class SMTPConnection(asyncio.BufferedProtocol):
@@ -143,7 +145,8 @@ class SMTPConnection(asyncio.BufferedProtocol):
             submission=ep.submission,
             tls_active=tls_on,
             starttls=ep.tls is not None and not ep.implicit_tls,
-            auth_mechanisms=mechanisms(tls_on, False),
+            auth_mechanisms=mechanisms(tls_on, False, ep.listener.auth_without_tls),
+            auth_requires_tls=not ep.listener.auth_without_tls,
         )
         logger = ConnLogger(
             log, {"cid": cid, "remote": self.remote_ip, "listener": ep.listener_name}
