@@ -26,6 +26,7 @@ The password travels only inside a PLAIN/LOGIN mechanism object and is dropped a
 soon as it has been checked.
 """
 
+import abc
 import base64
 import binascii
 import secrets
@@ -144,7 +145,7 @@ def mechanisms_for(tls: bool, channel_binding_available: bool, plain_allowed: bo
     return out
 
 
-class ServerMechanism:
+class ServerMechanism(abc.ABC):
     """Base of the server mechanisms; see the module docstring for the protocol."""
 
     name = ""
@@ -185,8 +186,9 @@ class ServerMechanism:
         return self._fail("authentication cancelled by client")
 
     # Subclass hooks.
+    @abc.abstractmethod
     def _start(self, data: bytes | None) -> Event:
-        raise NotImplementedError
+        """The first server step, given the decoded initial response (or None)."""
 
     def _step(self, data: bytes) -> Event:
         return self._misuse("unexpected client data")
