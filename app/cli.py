@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfgp = sub.add_parser(
         "config",
-        help="configuration: describe, test, export, import, domains, accounts, addresses, aliases",
+        help="configuration: describe, test, export, import, domains, accounts, addresses, "
+        "aliases, dkim keys, log levels",
     )
     csub = cfgp.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     add("describe", cmd_config_describe, "print an annotated example configuration file", csub)

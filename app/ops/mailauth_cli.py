@@ -337,7 +337,7 @@ def register(sub: Any, add: Add) -> None:
     sp = _common(add("lookup", cmd_spf_lookup, "show and parse the SPF record of a domain", ssub))
     sp.add_argument("domain", metavar="DOMAIN")
 
-    dmp = sub.add_parser("dmarc", help="DMARC: find a domain's policy")
+    dmp = sub.add_parser("dmarc", help="DMARC: find a domain's policy, check a message")
     dsub = dmp.add_subparsers(dest="dmarc_command", metavar="SUBCOMMAND", required=True)
     sp = _common(add("lookup", cmd_dmarc_lookup, "find the DMARC policy for a From domain", dsub))
     sp.add_argument(
