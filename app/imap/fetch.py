@@ -126,6 +126,9 @@ def _needs_structure(a: FetchAtt) -> bool:
 # --- the command ---------------------------------------------------------------------------
 
 
+METADATA_ONLY = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+
+
 class _Fetcher:
     """Per-command state: what to send, and how."""
 
@@ -148,6 +151,34 @@ class _Fetcher:
             "MODSEQ" in names or cmd.changedsince is not None or (qresync and cmd.uid)
         )
         self.send_flags = "FLAGS" in names
+        # Attributes answered from the message row alone: the common "what changed"
+        # fetch of every client sync (FLAGS UID RFC822.SIZE ...) needs no I/O.
+        self.metadata_only = names <= METADATA_ONLY
+        self._flags_cache: dict[tuple[frozenset[Flag], frozenset[str]], bytes] = {}
+
+    def flags(self, m: MessageInfo) -> bytes:
+        """:func:`flags_value`, rendered once per distinct flag set in a command."""
+        key = (m.flags, m.keywords)
+        value = self._flags_cache.get(key)
+        if value is None:
+            value = self._flags_cache[key] = flags_value(m)
+        return value
+
+    def _metadata_items(self, m: MessageInfo) -> list[bytes]:
+        items: list[bytes] = []
+        for a in self.atts:
+            name = a.name
+            if name == "UID":
+                items.append(b"UID %d" % m.uid)
+            elif name == "FLAGS":
+                items.append(b"FLAGS " + self.flags(m))
+            elif name == "INTERNALDATE":
+                items.append(b"INTERNALDATE " + protocol.date_time(m.received))
+            elif name == "RFC822.SIZE":
+                items.append(b"RFC822.SIZE %d" % m.size)
+            else:  # MODSEQ
+                items.append(b"MODSEQ (%d)" % m.modseq)
+        return items
 
     async def run(self, uids: Sequence[int]) -> None:
         mbid = self.ctx.view.mailbox_id
@@ -186,12 +217,15 @@ class _Fetcher:
         if i == len(view) or view[i] != m.uid:
             return
         seq = i + 1
-        try:
-            items = await self._items(m)
-        except MessageGone:
-            return  # expunged by another session while we were reading it
+        if self.metadata_only:
+            items = self._metadata_items(m)
+        else:
+            try:
+                items = await self._items(m)
+            except MessageGone:
+                return  # expunged by another session while we were reading it
         if seen_changed and not self.send_flags:
-            items.append(b"FLAGS " + flags_value(m))
+            items.append(b"FLAGS " + self.flags(m))
         modseq = self.send_modseq or (seen_changed and self.ctx.condstore)
         if modseq and not any(x.startswith(b"MODSEQ ") for x in items):
             items.append(b"MODSEQ (%d)" % m.modseq)
@@ -209,7 +243,7 @@ class _Fetcher:
             if name == "UID":
                 items.append(b"UID %d" % m.uid)
             elif name == "FLAGS":
-                items.append(b"FLAGS " + flags_value(m))
+                items.append(b"FLAGS " + self.flags(m))
             elif name == "INTERNALDATE":
                 items.append(b"INTERNALDATE " + protocol.date_time(m.received))
             elif name == "RFC822.SIZE":
