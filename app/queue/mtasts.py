@@ -13,7 +13,8 @@ that domain (a single forged CNAME would otherwise point us at any policy).
   a policy is refetched only when the TXT record's id changes; a cached,
   unexpired policy is used when the TXT record is missing or the fetch fails.
   ``on_update`` is a persistence hook; ``load`` restores persisted entries.
-  Refreshing policies in the background is the queue's job.
+  :meth:`MTASTSCache.refresh` re-fetches every cached policy; the queue runs it
+  daily (RFC 8461 10.2), so policies of domains we send to never expire unseen.
 """
 
 import asyncio
@@ -340,7 +341,20 @@ class MTASTSCache:
             return Lookup(None, error=error, result_type=rt)
         return Lookup(c.policy, c.text, c.record_id, error, rt)
 
-    async def _get(self, resolver: Resolver, domain: str) -> Lookup:
+    async def refresh(self, resolver: Resolver) -> int:
+        """Fetch every cached policy again, even with an unchanged id, so its max_age
+        starts anew (RFC 8461 10.2: refresh periodically, before policies expire).
+        Returns how many were renewed; failures keep the cached policy."""
+        renewed = 0
+        for domain in [e.domain for e in self.entries()]:
+            before = self.cached(domain)
+            await self._get(resolver, domain, force=True)
+            after = self.cached(domain)
+            if after is not None and after is not before:
+                renewed += 1
+        return renewed
+
+    async def _get(self, resolver: Resolver, domain: str, force: bool = False) -> Lookup:
         cached = self.cached(domain)
         try:
             ans = await resolver.lookup_txt(f"_mta-sts.{domain}")
@@ -358,7 +372,7 @@ class MTASTSCache:
             record = parse_record(candidates[0])
         except MTASTSError as e:
             return self._use(cached, e.reason, ResultType.STS_POLICY_INVALID)
-        if cached is not None and cached.record_id == record.id:
+        if cached is not None and cached.record_id == record.id and not force:
             return self._use(cached)
         try:
             policy, text = await self.fetcher.fetch(resolver, domain)

@@ -29,6 +29,8 @@ from app.store.errors import QuotaExceeded
 
 log = logging.getLogger(__name__)
 
+MTASTS_REFRESH_S = 24 * 3600.0  # RFC 8461 10.2 suggests daily
+
 MAX_DUMP = 8 * 1024 * 1024  # the control socket answers in one line of <= 16 MiB
 
 
@@ -101,15 +103,17 @@ class QueueService:
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
         mod = _attempt_module()
+        self.mtasts: Any = None  # MTASTSCache, when delivering through app.queue.attempt
         if attempt is None and mod is not None:
             # One MTA-STS policy cache for the server's lifetime (RFC 8461 3.3).
-            cache = importlib.import_module("app.queue.mtasts").MTASTSCache()
-            attempt = functools.partial(mod.attempt, mtasts_cache=cache)
+            self.mtasts = importlib.import_module("app.queue.mtasts").MTASTSCache()
+            attempt = functools.partial(mod.attempt, mtasts_cache=self.mtasts)
         self._attempt: AttemptFn = attempt or _no_attempt
         self._mod = mod
         self._store: QueueStore | None = None
         self._scheduler: Scheduler | None = None
         self._recovery: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     @property
     def store(self) -> QueueStore:
@@ -144,10 +148,24 @@ class QueueService:
         self._scheduler = Scheduler(store, deps, clock=self.clock, rng=self.rng)
         self._scheduler.start()
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+        if self.mtasts is not None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_policies())
         log.info("queue started", extra={"queued": len(await store.entries())})
+
+    async def _refresh_policies(self) -> None:
+        """Renew cached MTA-STS policies once a day (RFC 8461 10.2)."""
+        while True:
+            await asyncio.sleep(MTASTS_REFRESH_S)  # a timer, not synchronisation
+            try:
+                n = await self.mtasts.refresh(self.svc.resolver)
+                log.info("mta-sts policies refreshed", extra={"renewed": n})
+            except Exception:
+                log.exception("mta-sts policy refresh failed")
 
     async def stop(self) -> None:
         """Stop the scheduler (running attempts get a bounded time) and close the store."""
+        if self._refresher is not None:
+            self._refresher.cancel()
         if self._recovery is not None:
             await asyncio.wait([self._recovery], timeout=10)
         if self._scheduler is not None:

@@ -237,3 +237,27 @@ async def test_two_records_mean_no_policy(
     dns_server.add("_mta-sts.two.example", "TXT", ["v=STSv1; id=1", "v=STSv1; id=2"])
     lookup = await MTASTSCache().get(resolver, "two.example")
     assert lookup.policy is None and lookup.result_type is ResultType.STS_POLICY_INVALID
+
+
+async def test_refresh_renews_cached_policies_with_an_unchanged_id(
+    dns_server: LoopbackDNSServer, policy_server: PolicyServer, ca: Cert
+) -> None:
+    resolver = Resolver([dns_server.address], timeout=1.0, cache_size=0)
+    _dns(dns_server, rid="1")
+    policy_server.responses["mta-sts.sts.example"] = (200, "text/plain", ENFORCE.encode())
+    now = [1000.0]
+    cache = MTASTSCache(fetcher(policy_server, ca), clock=lambda: now[0])
+    await cache.get(resolver, "sts.example")
+    first = cache.cached("sts.example")
+    assert first is not None and len(policy_server.requests) == 1
+    now[0] += 3600  # an hour later, same policy id: a lookup would not fetch...
+    await cache.get(resolver, "sts.example")
+    assert len(policy_server.requests) == 1
+    assert await cache.refresh(resolver) == 1  # ...but the daily refresh does
+    renewed = cache.cached("sts.example")
+    assert len(policy_server.requests) == 2
+    assert renewed is not None and renewed.expires == first.expires + 3600
+    # A failing refresh keeps the cached policy (RFC 8461 5.1).
+    policy_server.responses["mta-sts.sts.example"] = (500, "text/plain", b"")
+    assert await cache.refresh(resolver) == 0
+    assert cache.cached("sts.example") is renewed
