@@ -21,6 +21,7 @@ from typing import Any
 
 import app
 from app.auth.connlimit import ConnectionLimiter
+from app.auth.ratelimit import WindowLimit
 from app.config.schema import ConfigError, Problem
 from app.config.static import STANDARD_PORTS, Config, Listener, parse
 from app.dns.resolver import Resolver
@@ -103,13 +104,11 @@ class Server:
         svc.resolver = Resolver(cfg.dns.servers, timeout=cfg.dns.timeout)
         svc.dkim = dkim
         svc.reports = admin_executor.submit(ReportsDB, self.data_dir / "reports.db").result()
+        per_ip, rate = tuned.max_connections_per_ip, tuned.max_connection_rate_per_ip
         svc.connections = ConnectionLimiter(
             max_total=tuned.max_connections,
-            concurrent=(
-                tuned.max_connections_per_ip,
-                3 * tuned.max_connections_per_ip,
-                9 * tuned.max_connections_per_ip,
-            ),
+            concurrent=(per_ip, 3 * per_ip, 9 * per_ip),
+            rate=(WindowLimit(60.0, (rate, 3 * rate, 9 * rate)),),
         )
         svc.settings_changed = self.refresh_dynamic
         svc.reconfigure = self.apply_config_text

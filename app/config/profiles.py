@@ -31,6 +31,11 @@ class Tuning:
     max_connections: int = setting(
         "Connections accepted at once over all listeners; more are refused.", 0
     )
+    max_connection_rate_per_ip: int = setting(
+        "New connections a minute from one IP address (/64); three and nine times as many "
+        "from its /26 (/48) and /21 (/32), as mox.",
+        0,
+    )
     max_connections_per_ip: int = setting(
         "Connections accepted at once from one IP address (one /64 for IPv6); three times "
         "as many from its /26 (/48) and nine times from its /21 (/32), as mox.",
@@ -46,6 +51,7 @@ PROFILES: dict[ProfileName, Tuning] = {
         sqlite_cache_kib=8192,
         max_connections=2000,
         max_connections_per_ip=30,
+        max_connection_rate_per_ip=300,
     ),
     ProfileName.LOWMEM: Tuning(
         store_threads=2,
@@ -54,6 +60,7 @@ PROFILES: dict[ProfileName, Tuning] = {
         sqlite_cache_kib=512,
         max_connections=300,
         max_connections_per_ip=20,
+        max_connection_rate_per_ip=300,
     ),
 }
 

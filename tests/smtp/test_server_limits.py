@@ -218,3 +218,21 @@ def test_localserve_simulates_failures(tmp_path_factory: pytest.TempPathFactory)
         assert any(b"fine" in m for m in s.messages("you"))
     finally:
         assert s.stop() == 0
+
+
+def test_connection_rate_per_ip_is_limited(tmp_path_factory: pytest.TempPathFactory) -> None:
+    s = start(
+        setup_server(
+            tmp_path_factory.mktemp("smtp-rate"),
+            services=("smtp",),
+            extra_config="[tuning]\nmax_connection_rate_per_ip = 3\n",
+        )
+    )
+    try:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", s.ports["smtp"]), timeout=30) as c:
+                assert c.recv(100).startswith(b"220")
+        with socket.create_connection(("127.0.0.1", s.ports["smtp"]), timeout=30) as c:
+            assert c.recv(200).startswith(b"421 4.7.0 too many new connections")
+    finally:
+        assert s.stop() == 0
