@@ -45,6 +45,8 @@ from app.store.reports import TLSFailure, TLSRecord
 
 log = logging.getLogger(__name__)
 
+DISPATCH_BATCH = 200  # due entries read at a time
+
 # The longest the loop sleeps without looking at the queue: bounds the effect of a
 # wall-clock jump. Not polling: an idle queue wakes once an hour.
 MAX_SLEEP = 3600.0
@@ -252,25 +254,37 @@ class Scheduler:
         self._idle_waiters = keep
 
     async def _dispatch(self) -> float | None:
-        """Start due jobs; returns when to look again (None: only when kicked)."""
+        """Start due jobs; returns when to look again (None: only when kicked).
+
+        Due entries are read in small batches that leave out domains already at
+        their concurrency limit, so a large backlog to one domain is not read again
+        each time one of its deliveries finishes."""
         cfg = self.deps.config().queue
         now = self.clock.now()
-        due = await self.store.due(now, self._running)
-        groups: dict[tuple[int, str, str], list[Entry]] = {}
-        for e in due:
-            groups.setdefault((e.msg_id, e.domain, e.transport), []).append(e)
-        blocked = False
-        for (_, domain, _), entries in groups.items():
-            if len(self._jobs) >= cfg.workers:
-                blocked = True
+        while len(self._jobs) < cfg.workers:
+            due = await self.store.due(
+                now, self._running, limit=DISPATCH_BATCH, busy_domains=self._busy(cfg)
+            )
+            groups: dict[tuple[int, str, str], list[Entry]] = {}
+            for e in due:
+                groups.setdefault((e.msg_id, e.domain, e.transport), []).append(e)
+            started = 0
+            for (_, domain, _), entries in groups.items():
+                if len(self._jobs) >= cfg.workers:
+                    break
+                if self._per_domain[domain] < cfg.per_domain:
+                    self._start_job(domain, entries)
+                    started += 1
+            if started == 0 or len(due) < DISPATCH_BATCH:
                 break
-            if self._per_domain[domain] >= cfg.per_domain:
-                blocked = True
-                continue
-            self._start_job(domain, entries)
-        if blocked:
+        if len(self._jobs) >= cfg.workers:
             return None  # a finishing job kicks
-        return await self.store.next_attempt(self._running)
+        # Entries of busy domains are left out: their finishing job kicks.
+        return await self.store.next_attempt(self._running, self._busy(cfg))
+
+    def _busy(self, cfg: Any) -> list[str]:
+        """Domains at their limit of concurrent deliveries."""
+        return [d for d, n in self._per_domain.items() if n >= cfg.per_domain]
 
     def _start_job(self, domain: str, entries: list[Entry]) -> None:
         ids = tuple(e.id for e in entries)

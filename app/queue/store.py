@@ -469,23 +469,36 @@ class QueueStore:
             sql += f" LIMIT {int(limit)}"
         return [_entry(r) for r in await self.read(sql, args)]
 
-    async def due(self, now: float, exclude: Iterable[int], limit: int = 2000) -> list[Entry]:
-        """Queued, not held entries whose next attempt is at or before ``now``."""
+    async def due(
+        self,
+        now: float,
+        exclude: Iterable[int],
+        limit: int = 2000,
+        busy_domains: Iterable[str] = (),
+    ) -> list[Entry]:
+        """Queued, not held entries whose next attempt is at or before ``now``, leaving
+        out ``exclude`` (running) and entries for ``busy_domains`` (at their limit)."""
         sql = (
             f"SELECT {_ENTRY_COLUMNS} FROM rcpt r JOIN msg m ON m.id = r.msg_id "
             "WHERE r.state = 0 AND r.hold = 0 AND r.next_attempt <= ? "
             "AND r.id NOT IN (SELECT value FROM json_each(?)) "
+            "AND r.domain NOT IN (SELECT value FROM json_each(?)) "
             "ORDER BY r.next_attempt, r.id LIMIT ?"
         )
-        rows = await self.read(sql, (now, json.dumps(sorted(exclude)), limit))
+        args = (now, json.dumps(sorted(exclude)), json.dumps(sorted(busy_domains)), limit)
+        rows = await self.read(sql, args)
         return [_entry(r) for r in rows]
 
-    async def next_attempt(self, exclude: Iterable[int]) -> float | None:
-        """Earliest next attempt of a queued, not held entry not in ``exclude``."""
+    async def next_attempt(
+        self, exclude: Iterable[int], busy_domains: Iterable[str] = ()
+    ) -> float | None:
+        """Earliest next attempt of a queued, not held entry not in ``exclude`` and not
+        for one of ``busy_domains``."""
         rows = await self.read(
             "SELECT min(next_attempt) FROM rcpt WHERE state = 0 AND hold = 0 "
-            "AND id NOT IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(exclude)),),
+            "AND id NOT IN (SELECT value FROM json_each(?)) "
+            "AND domain NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(exclude)), json.dumps(sorted(busy_domains))),
         )
         v = rows[0][0] if rows else None
         return float(v) if v is not None else None

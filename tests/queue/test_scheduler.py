@@ -440,3 +440,28 @@ async def test_localserve_never_leaves_the_machine(tmp_path: Path) -> None:
         assert e.attempts == 2 and len(fake.calls) == 1
     finally:
         await q.stop()
+
+
+async def test_a_backlog_to_one_domain_does_not_hold_up_another(tmp_path: Path) -> None:
+    """More due entries for one busy domain than the scheduler reads at a time (it leaves
+    busy domains out of its reads): the other domain's message goes out at once."""
+    from app.queue.scheduler import DISPATCH_BATCH
+
+    fake = FakeAttempt(reply=ok, gate=asyncio.Event())
+    cfg = config("workers = 4\nper_domain = 1\n")
+    q, _, _ = await start_queue(tmp_path, fake, cfg)
+    try:
+        for i in range(DISPATCH_BATCH + 50):
+            await q.enqueue(new(f"r{i}@busy.example", hold=True))
+        await q.enqueue(new("late@other.example", hold=True))
+        await q.ctl("queue.unhold", {"all": True})  # all due at once, busy.example first
+        await asyncio.wait_for(fake.wait_calls(2), 10)  # other.example is not starved
+        assert sorted(c.domain for c in fake.calls) == ["busy.example", "other.example"]
+        assert q.scheduler.running == 2  # one per domain; nothing else is due
+        assert fake.gate is not None
+        fake.gate.set()
+        await q.scheduler.wait_idle()
+        assert len(fake.calls) == DISPATCH_BATCH + 51
+        assert fake.max_active["busy.example"] == 1
+    finally:
+        await q.stop()
