@@ -7,13 +7,16 @@ in one process.
 """
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.auth.base import AuthError
 from app.auth.connlimit import ConnectionLimiter
+from app.auth.credentials import Credentials
 from app.auth.ratelimit import FailedAuthLimiter
 from app.config.dynamic import Dynamic
 from app.config.static import Config
@@ -27,6 +30,9 @@ from app.tls.certs import CertStore
 
 if TYPE_CHECKING:  # app.queue is a layer above; only the type is needed here
     from app.queue.service import QueueService
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +78,20 @@ class Services:
         """Run ``fn`` with the admin database on its own thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.admin_executor, fn, self.admin)
+
+    async def credentials(self, account: str | None) -> Credentials | None:
+        """The stored credentials of ``account``; None when unknown or unreadable (logged),
+        which a login treats like a wrong password."""
+        if account is None:
+            return None
+        text = await self.admin_call(lambda db: db.credentials(account))
+        if text is None:
+            return None
+        try:
+            return Credentials.from_json(text)
+        except AuthError as e:
+            log.error("stored credentials unusable", extra={"account": account, "err": e.detail})
+            return None
 
     async def record_evaluation(self, ev: Evaluation) -> None:
         """Keep a DMARC evaluation for aggregate reports (on the admin thread)."""

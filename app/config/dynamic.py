@@ -132,6 +132,23 @@ class Dynamic:
             return AccountDest(self.addresses[catchall], catchall)
         return None
 
+    def account_of_address(self, text: str) -> str | None:
+        """The account that owns exactly the configured address ``text``: not through a
+        catch-all, an alias or a subaddress (for logins, not for delivery)."""
+        try:
+            local, domain = split_address(text)
+        except DynamicError:
+            return None
+        if not local:
+            return None
+        return self.addresses.get(self.canonical(local, domain))
+
+    def account_for_login(self, username: str) -> str | None:
+        """The account a login name stands for: one of its addresses, or its name."""
+        if "@" in username:
+            return self.account_of_address(username)
+        return username if username in self.accounts else None
+
     def effective_quota(self, account: str, global_default: int) -> int | None:
         """Bytes allowed for ``account``; None means unlimited (as mox: 0 = global)."""
         acc = self.accounts[account]

@@ -13,7 +13,6 @@ a growing delay on the same connection (:func:`delay_for`) and one log line each
 import asyncio
 import base64
 
-from app.auth.base import AuthError
 from app.auth.credentials import Credentials, check_password
 from app.auth.ratelimit import delay_for, log_auth_failure
 from app.auth.sasl import (
@@ -26,7 +25,6 @@ from app.auth.sasl import (
     Success,
     new_server_mechanism,
 )
-from app.config.dynamic import DynamicError, split_address
 from app.imap import protocol as p
 from app.imap.commands import Authenticate, Login
 from app.imap.errors import IMAPBad, IMAPNo
@@ -37,28 +35,12 @@ FAILED = "AUTHENTICATIONFAILED"
 
 def resolve_account(s: Session, username: str) -> str | None:
     """The account a login name stands for, or None (no catch-all, no aliases)."""
-    dyn = s.services.dynamic
-    if "@" not in username:
-        return username if username in dyn.accounts else None
-    try:
-        local, domain = split_address(username)
-    except DynamicError:
-        return None
-    return dyn.addresses.get(dyn.canonical(local, domain))
+    return s.services.dynamic.account_for_login(username)
 
 
 async def load_credentials(s: Session, account: str | None) -> Credentials | None:
     """The stored credentials of ``account``; None when unknown or unusable."""
-    if account is None:
-        return None
-    text = await s.services.admin_call(lambda db: db.credentials(account))
-    if text is None:
-        return None
-    try:
-        return Credentials.from_json(text)
-    except AuthError as e:
-        s.log.error("stored credentials unusable", extra={"account": account, "err": e.detail})
-        return None
+    return await s.services.credentials(account)
 
 
 async def _before_attempt(s: Session) -> None:

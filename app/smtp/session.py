@@ -19,7 +19,6 @@ from typing import Any
 
 from app.auth import sasl
 from app.auth.base import ChannelBinding
-from app.auth.credentials import Credentials
 from app.auth.ratelimit import delay_for, log_auth_failure
 from app.delivery import local
 from app.delivery.checks import Checker, Verdict, strip_forged_results
@@ -282,9 +281,7 @@ class Session:
     async def _credentials(self, username: str) -> sasl.Event:
         assert self._mech is not None
         mech = self._mech
-        account = self._account_of(username)
-        data = await self.svc.admin_call(lambda db: db.credentials(account)) if account else None
-        creds = Credentials.from_json(data) if data else None
+        creds = await self.svc.credentials(self._account_of(username) or None)
         if mech.expensive_verify:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.svc.cpu_executor, mech.credentials, creds)
@@ -292,17 +289,7 @@ class Session:
 
     def _account_of(self, username: str) -> str:
         """The account a login name means: an address of it, or the account name."""
-        d = self.svc.dynamic
-        if "@" in username:
-            local, _, domain = username.rpartition("@")
-            try:
-                addr = parse_smtp_path(f"<{local}@{domain}>", utf8=True)
-            except AddressError:
-                return ""
-            if addr is None or addr.domain.ascii not in d.domains:
-                return ""
-            return d.addresses.get(d.canonical(addr.localpart, addr.domain), "")
-        return username if username in d.accounts else ""
+        return self.svc.dynamic.account_for_login(username) or ""
 
     # --- the mail transaction ---------------------------------------------------------
 

@@ -110,3 +110,18 @@ def test_import_reports_every_problem() -> None:
         )
     paths = {p.path for p in e.value.problems}
     assert paths == {"extra", "domains.x..y", "accounts.ok.addresses[0]", "accounts.bad"}
+
+
+def test_login_names_are_exact_addresses_or_account_names() -> None:
+    b = sample()
+    b.add_address("@example.com", "other")  # a catch-all never logs in
+    d = b.build()
+    assert d.account_for_login("YOU@example.com") == "you"
+    assert d.account_for_login("you") == "you"
+    assert d.account_for_login("other@BÜCHER.example") == "other"
+    assert d.account_for_login("@example.com") is None
+    assert d.account_for_login("nobody@example.com") is None  # not via the catch-all
+    assert d.account_for_login("you+tag@example.com") is None  # nor a subaddress
+    assert d.account_for_login("team@example.com") is None  # nor an alias
+    assert d.account_for_login("you@unknown.example") is None
+    assert d.account_for_login("nobody") is None

@@ -10,7 +10,7 @@ from typing import Any
 
 import bottle
 
-from app.config.dynamic import DynamicError, split_address
+from app.config.dynamic import split_address
 from app.store import admincmds
 from app.store import sessions as session_store
 from app.web.admin.app import human_bytes
@@ -33,14 +33,7 @@ class AccountPages:
 
     def resolve(self, email: str) -> str | None:
         """The account that owns exactly the configured address ``email``."""
-        dyn = self.ctx.services.dynamic
-        try:
-            local, d = split_address(email)
-        except DynamicError:
-            return None
-        if not local:
-            return None
-        return dyn.addresses.get(dyn.canonical(local, d))
+        return self.ctx.services.dynamic.account_of_address(email)
 
     def login_page(self, message: str = "", username: str = "") -> str:
         return self.tpl.render(
