@@ -7,7 +7,6 @@ server runs. The configuration file is found through ``--config FILE``, else
 """
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -84,6 +83,8 @@ def output(args: argparse.Namespace, result: Any, text: str | None = None) -> No
 def read_password(prompt: str) -> str:
     """A password from the terminal (asked twice) or the first line of stdin."""
     if sys.stdin.isatty():
+        import getpass
+
         first = getpass.getpass(prompt)
         if getpass.getpass("repeat: ") != first:
             raise Fail("passwords differ")

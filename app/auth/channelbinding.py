@@ -23,7 +23,6 @@ result and the located library are cached for the process (:func:`functools.cach
 
 import contextlib
 import ctypes
-import ctypes.util
 import datetime
 import functools
 import logging
@@ -31,8 +30,8 @@ import os
 import re
 import ssl
 import struct
-import tempfile
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.auth.base import TLS_EXPORTER, TLS_UNIQUE, ChannelBinding
@@ -105,7 +104,9 @@ def _libssl() -> _LibSSL | None:
     loaded = _loaded_libssl_paths()
     candidates = [p for p in loaded if not needed or os.path.basename(p) in needed]
     if not candidates and not loaded:
-        found = ctypes.util.find_library("ssl")
+        from ctypes.util import find_library  # loads subprocess, tempfile: fallback only
+
+        found = find_library("ssl")
         candidates = [found] if found else []
     for path in candidates:
         try:
@@ -244,6 +245,51 @@ class _Exporter:
     index: int
 
 
+# The self-test's certificate and key. They only ever serve a handshake between two
+# in-memory ends of this process (never a socket), so being public is harmless; a
+# constant avoids generating a key, and loading the cryptography library, at start-up.
+_SELFTEST_CERT = b"""-----BEGIN CERTIFICATE-----
+MIIBJDCBy6ADAgECAgEBMAoGCCqGSM49BAMCMBsxGTAXBgNVBAMMEHNlbGZ0ZXN0
+LmludmFsaWQwIBcNMjYwMTAxMDAwMDAwWhgPMjEyNjAxMDEwMDAwMDBaMBsxGTAX
+BgNVBAMMEHNlbGZ0ZXN0LmludmFsaWQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AASWBd/L+7Ys/EncitUFzvcqtBfvVD+ry6GWGdUzXBhrf/1b3KkFS7vnRBoG95B1
+nHMx6sZCf/8HCzXzJHTYqu1lMAoGCCqGSM49BAMCA0gAMEUCIQCG2eDiEg8nyXD+
+jnH18SreJBuKn5ay5yvMZYLT8xmQPwIgAs634VjdUMds4gFnEuyuVbvYSr8b5RP/
+5gDYgUrs5Kk=
+-----END CERTIFICATE-----
+"""
+_SELFTEST_KEY = b"""-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCUk2r8i//m2AV8WA
+VkJD5rcO0/vCdquZPB7+Ib8wmBqhRANCAASWBd/L+7Ys/EncitUFzvcqtBfvVD+r
+y6GWGdUzXBhrf/1b3KkFS7vnRBoG95B1nHMx6sZCf/8HCzXzJHTYqu1l
+-----END PRIVATE KEY-----
+"""
+
+
+@contextlib.contextmanager
+def _selftest_files() -> Iterator[tuple[str, str]]:
+    """Paths of the self-test certificate and key, for ``load_cert_chain``: memory
+    files on Linux, a private temporary directory elsewhere."""
+    if hasattr(os, "memfd_create"):
+        fds = [os.memfd_create(n) for n in ("selftest-cert", "selftest-key")]
+        try:
+            for fd, data in zip(fds, (_SELFTEST_CERT, _SELFTEST_KEY), strict=True):
+                os.write(fd, data)
+            yield f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}"
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pillarbox-cb-") as d:
+        paths = (os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+        for path, data in zip(paths, (_SELFTEST_CERT, _SELFTEST_KEY), strict=True):
+            with open(path, "wb") as f:
+                f.write(data)
+        yield paths
+
+
 def write_self_signed_cert(directory: str) -> tuple[str, str]:
     """Write a throwaway self-signed EC certificate and key; return their paths."""
     from cryptography import x509
@@ -327,8 +373,7 @@ def _exporter() -> _Exporter | None:
         log.info("tls-exporter unavailable", extra={"why": "libssl not found"})
         return None
     try:
-        with tempfile.TemporaryDirectory(prefix="pillarbox-cb-") as d:
-            certfile, keyfile = write_self_signed_cert(d)
+        with _selftest_files() as (certfile, keyfile):
             client, server = memory_tls_pair(certfile, keyfile, version=ssl.TLSVersion.TLSv1_3)
         ci, si = _inner(client), _inner(server)
         if ci is None or si is None:

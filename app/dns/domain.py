@@ -9,10 +9,6 @@ Comparison and hashing use the ASCII form. IDNA 2008 (UTS 46 mapping) is used, s
 import functools
 from dataclasses import dataclass
 
-import dns.name
-
-_CODEC = dns.name.IDNA_2008_Practical
-
 
 class DomainError(ValueError):
     """A domain name that is not valid; ``text`` holds the input."""
@@ -45,18 +41,16 @@ class Domain:
             raise DomainError(text, "empty")
         if len(t) > 253:
             raise DomainError(text, "longer than 253 characters")
-        try:
-            if t.isascii():
-                name = dns.name.from_text(t.lower() + ".")
-            else:
-                name = dns.name.from_unicode(t + ".", idna_codec=_CODEC)
-            ascii_ = name.to_text(omit_final_dot=True).lower()
-            uni = name.to_unicode(omit_final_dot=True, idna_codec=_CODEC).lower()
-        except (dns.exception.DNSException, UnicodeError) as e:
-            raise DomainError(text, str(e) or type(e).__name__) from None
+        if t.isascii() and "xn--" not in t.lower():
+            # The common case needs no IDNA tables (nor dnspython, nor its imports).
+            ascii_ = uni = t.lower()
+        else:
+            ascii_, uni = _idna(text, t)
         for label in ascii_.split("."):
             if not label:
                 raise DomainError(text, "empty label")
+            if len(label) > 63:
+                raise DomainError(text, "label longer than 63 characters")
             if label.startswith("-") or label.endswith("-"):
                 raise DomainError(text, "label starts or ends with a hyphen")
             if not all(c.isalnum() or c in "-_" for c in label):
@@ -78,3 +72,22 @@ class Domain:
 @functools.lru_cache(maxsize=8192)
 def _parse(text: str) -> Domain:
     return Domain._parse_uncached(text)
+
+
+def _idna(text: str, t: str) -> tuple[str, str]:
+    """(A-label form, U-label form) of a name with U-labels or ``xn--`` labels, by IDNA
+    2008 with the UTS 46 mapping. dnspython (and the idna tables) load on first use."""
+    import dns.exception
+    import dns.name
+
+    codec = dns.name.IDNA_2008_Practical
+    try:
+        if t.isascii():
+            name = dns.name.from_text(t.lower() + ".")
+        else:
+            name = dns.name.from_unicode(t + ".", idna_codec=codec)
+        ascii_ = name.to_text(omit_final_dot=True).lower()
+        uni = name.to_unicode(omit_final_dot=True, idna_codec=codec).lower()
+    except (dns.exception.DNSException, UnicodeError) as e:
+        raise DomainError(text, str(e) or type(e).__name__) from None
+    return ascii_, uni

@@ -23,10 +23,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-
 from app.dns.resolver import Answer, DNSError, InvalidName, NotFound
 from app.mailauth.dkim_canon import (
     BodyHasher,
@@ -278,8 +274,8 @@ def check_key_record(sig: Signature, record: KeyRecord) -> str:
         return f"key type {record.key_type} does not match a={sig.algorithm}"  # k=
     if record.key is None:
         return "key revoked"  # RFC 6376 3.6.1 p= empty
-    if isinstance(record.key, rsa.RSAPublicKey) and record.key.key_size < MIN_RSA_BITS:
-        return f"rsa key of {record.key.key_size} bits is too small (RFC 8301 3.2)"
+    if record.key_type == "rsa" and record.bits < MIN_RSA_BITS:
+        return f"rsa key of {record.bits} bits is too small (RFC 8301 3.2)"
     if not record.allows_service("email"):
         return "key not for email"  # RFC 6376 3.6.1 s=
     if record.strict_identity and identity_domain(sig.identity, sig.domain) != sig.domain:
@@ -303,6 +299,10 @@ def verify_signature_bytes(
     key: PublicKey, algorithm: Algorithm, signature: bytes, data: bytes
 ) -> bool:
     """Check ``signature`` over ``data`` with the key (RFC 6376 3.3, RFC 8463 3)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             # RFC 8463 3: PureEdDSA over the SHA-256 hash of the data.
@@ -494,6 +494,9 @@ def _algorithm(sel: Selector) -> Algorithm:
 
 def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
     """Sign ``data`` (RFC 6376 3.3 rsa-sha256, RFC 8463 3 ed25519-sha256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(hashlib.sha256(data).digest())
     return key.sign(data, padding.PKCS1v15(), hashes.SHA256())

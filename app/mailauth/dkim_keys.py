@@ -8,15 +8,19 @@ form RFC 8463 Appendix A uses.
 import base64
 import binascii
 from dataclasses import dataclass
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from typing import TYPE_CHECKING, TypeAlias
 
 from app.mailauth.dkim_sig import TagError, parse_tags, remove_fws
 
-PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+# cryptography is imported where a key is made or used, not here: a server that only
+# starts up (or only receives unsigned mail) never maps the library.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    PrivateKey: TypeAlias = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    PublicKey: TypeAlias = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+else:
+    PrivateKey = PublicKey = object
 
 # RFC 8301 3.2: verifiers MUST NOT consider signatures from RSA keys below 1024
 # bits valid; signers MUST use at least 1024 and SHOULD use 2048.
@@ -31,16 +35,22 @@ def generate_rsa(bits: int = 2048) -> bytes:
     """A new RSA private key as PKCS#8 PEM."""
     if bits < MIN_RSA_BITS:
         raise DKIMKeyError(f"rsa keys must have at least {MIN_RSA_BITS} bits (RFC 8301 3.2)")
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return _pem(key)
 
 
 def generate_ed25519() -> bytes:
     """A new Ed25519 private key as PKCS#8 PEM (RFC 8463)."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     return _pem(ed25519.Ed25519PrivateKey.generate())
 
 
 def _pem(key: PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -51,6 +61,10 @@ def _pem(key: PrivateKey) -> bytes:
 def load_private_key(data: bytes) -> PrivateKey:
     """Load an RSA or Ed25519 private key from PEM (PKCS#8 or PKCS#1), DER, or the
     base64 of an Ed25519 seed; raises :class:`DKIMKeyError`."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     text = data.strip()
     key: object
     try:
@@ -78,6 +92,8 @@ def _b64(text: bytes) -> bytes:
 
 def key_type(key: PrivateKey | PublicKey) -> str:
     """ "rsa" or "ed25519", the k= value."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     return (
         "ed25519"
         if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey)
@@ -88,6 +104,9 @@ def key_type(key: PrivateKey | PublicKey) -> str:
 def public_key_data(key: PrivateKey) -> bytes:
     """The p= octets: SubjectPublicKeyInfo DER for RSA (RFC 6376 3.6.1), the raw 32
     octets for Ed25519 (RFC 8463 4)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     pub = key.public_key()
     if isinstance(pub, ed25519.Ed25519PublicKey):
         return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -98,6 +117,8 @@ def public_key_data(key: PrivateKey) -> bytes:
 
 def txt_record(private_key_pem: bytes | PrivateKey) -> str:
     """The DNS TXT value publishing the public half of a private key."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     key = (
         private_key_pem
         if isinstance(private_key_pem, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey)
@@ -120,6 +141,8 @@ class KeyRecord:
 
     @property
     def bits(self) -> int:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         if isinstance(self.key, rsa.RSAPublicKey):
             return self.key.key_size
         return 256 if self.key is not None else 0
@@ -170,6 +193,10 @@ def parse_key_record(text: str) -> KeyRecord:
 
 
 def _public_key(ktype: str, p: str) -> PublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     try:
         data = base64.b64decode(p, validate=True)
     except (binascii.Error, ValueError):

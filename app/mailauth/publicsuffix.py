@@ -8,7 +8,6 @@ the form of the input (lower-cased). The DMARCbis alternative, a DNS tree walk, 
 """
 
 import functools
-import importlib.resources
 from dataclasses import dataclass
 
 from app.dns.domain import Domain, DomainError
@@ -76,6 +75,8 @@ class PublicSuffixList:
 @functools.cache
 def default_list() -> PublicSuffixList:
     """The shipped list, parsed once (immutable afterwards)."""
+    import importlib.resources
+
     ref = importlib.resources.files("app.mailauth").joinpath("data/public_suffix_list.dat")
     return PublicSuffixList.parse(ref.read_text(encoding="utf-8"))
 

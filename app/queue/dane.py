@@ -33,13 +33,13 @@ import hashlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509 import verification
+from typing import TYPE_CHECKING
 
 from app.dns.resolver import TLSA, DNSError, NotFound, Resolver
 from app.queue.tlsrpt import ResultType
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 USAGE_DANE_TA = 2
 USAGE_DANE_EE = 3
@@ -59,6 +59,9 @@ def record_text(r: TLSA) -> str:
 
 def usable(records: Sequence[TLSA]) -> tuple[TLSA, ...]:
     """The records usable for SMTP (RFC 7672 3.1.3, RFC 6698 4.1)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     out = []
     for r in records:
         # PKIX-TA(0)/PKIX-EE(1) are unusable for SMTP (RFC 7672 3.1.3).
@@ -186,7 +189,9 @@ def peer_chain(sslobj: ssl.SSLObject | ssl.SSLSocket) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-def _matches(r: TLSA, cert: x509.Certificate, der: bytes) -> bool:
+def _matches(r: TLSA, cert: "x509.Certificate", der: bytes) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
     if r.selector == SELECTOR_CERT:
         data = der
     else:
@@ -217,6 +222,8 @@ def verify(
     now: datetime.datetime | None = None,
 ) -> Verification:
     """Whether the server's ``chain`` (DER, leaf first) satisfies one of ``records``."""
+    from cryptography import x509
+
     if not chain:
         return Verification(
             False, reason="no certificate", result_type=ResultType.VALIDATION_FAILURE
@@ -247,12 +254,15 @@ def verify(
 
 def _verify_ta(
     r: TLSA,
-    certs: Sequence[x509.Certificate],
+    certs: Sequence["x509.Certificate"],
     chain: Sequence[bytes],
     names: Sequence[str],
     now: datetime.datetime | None,
 ) -> str:
     """ "" when the chain verifies up to a certificate matching ``r``; else why not."""
+    from cryptography import x509
+    from cryptography.x509 import verification
+
     for i in range(1, len(certs)):
         if not _matches(r, certs[i], chain[i]):
             continue

@@ -18,9 +18,7 @@ that domain (a single forged CNAME would otherwise point us at any policy).
 """
 
 import asyncio
-import http.client
 import re
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -174,25 +172,6 @@ def _content_type_ok(value: str | None) -> bool:
     return value.split(";", 1)[0].strip(" \t").lower() == "text/plain"
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to a given IP, with SNI and certificate checks for the host name."""
-
-    def __init__(
-        self, host: str, ip: str, port: int, context: ssl.SSLContext, timeout: float
-    ) -> None:
-        super().__init__(host, port, context=context, timeout=timeout)
-        self._ip = ip
-        self._ctx = context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._ip, self.port), self.timeout)
-        try:
-            self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
 @dataclass(frozen=True, slots=True)
 class PolicyFetcher:
     """How policies are fetched. ``context`` None: the system's trust store."""
@@ -234,7 +213,11 @@ class PolicyFetcher:
         raise last
 
     def _get(self, host: str, ip: str, ctx: ssl.SSLContext) -> bytes:
-        conn = _PinnedHTTPS(host, ip, self.port, ctx, self.timeout)
+        import http.client  # with its email parser: loaded by the first fetch only
+
+        from app.queue.pinned_https import PinnedHTTPS
+
+        conn = PinnedHTTPS(host, ip, self.port, ctx, self.timeout)
         try:
             conn.request("GET", WELL_KNOWN, headers={"User-Agent": "pillarbox"})
             resp = conn.getresponse()

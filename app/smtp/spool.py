@@ -8,7 +8,7 @@ scratch and is removed when the transaction ends.
 """
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,9 +31,8 @@ class Spool:
             self._buf += data
             if len(self._buf) <= self.memory_limit:
                 return
-            fd, name = tempfile.mkstemp(prefix="smtp-", dir=self.directory)
+            self.path, fd = _create_unique(Path(self.directory), "smtp-")
             self._file = os.fdopen(fd, "wb")
-            self.path = Path(name)
             self._head = bytes(self._buf[:HEAD_LIMIT])
             data = bytes(self._buf)
             self._buf = bytearray()
@@ -61,3 +60,15 @@ class Spool:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
             self.path = None
+
+
+def _create_unique(directory: Path, prefix: str) -> tuple[Path, int]:
+    """Create a new private file with a random name in ``directory`` (like
+    ``tempfile.mkstemp``, without loading that module's dependencies)."""
+    for _ in range(100):
+        path = directory / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused name in {directory}")

@@ -9,8 +9,7 @@ runs, it applies the very same function to the database directly.
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.config.dynamic import DynamicError, from_toml
@@ -333,31 +332,43 @@ def run(db: AdminDB, name: str, args: dict[str, Any]) -> Any:
         raise CommandError(str(e)) from None
 
 
-@dataclass(frozen=True, slots=True)
 class DKIMSet:
-    """The loaded DKIM keys: signing selectors and DNS records, by domain."""
+    """The DKIM keys: signing selectors and DNS records, by domain.
 
-    selectors: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # dkim.Selector
-    records: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    Keys are parsed on first use rather than when settings are read, so a server that
+    has not yet signed anything does not load the cryptography library.
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, str, bytes]] = ()) -> None:
+        self._keys = tuple(keys)  # (domain, selector, private key PEM)
+        self._selectors: dict[str, tuple[Any, ...]] | None = None
+        self._records: dict[str, tuple[tuple[str, str], ...]] | None = None
+
+    @property
+    def selectors(self) -> dict[str, tuple[Any, ...]]:
+        """dkim.Selector tuples by domain, for signing."""
+        if self._selectors is None:
+            from app.mailauth.dkim import Selector
+            from app.mailauth.dkim_keys import load_private_key
+
+            by: dict[str, list[Any]] = {}
+            for domain, selector, pem in self._keys:
+                by.setdefault(domain, []).append(Selector(domain, selector, load_private_key(pem)))
+            self._selectors = {d: tuple(v) for d, v in by.items()}
+        return self._selectors
 
     def dns(self, domain: str) -> tuple[tuple[str, str], ...]:
         """(selector, TXT value) pairs to publish for ``domain``."""
-        return self.records.get(domain, ())
+        if self._records is None:
+            from app.mailauth.dkim_keys import txt_record
+
+            by: dict[str, list[tuple[str, str]]] = {}
+            for d, selector, pem in self._keys:
+                by.setdefault(d, []).append((selector, txt_record(pem)))
+            self._records = {d: tuple(v) for d, v in by.items()}
+        return self._records.get(domain, ())
 
 
 def load_dkim(db: AdminDB) -> DKIMSet:
-    """Read every domain's keys and prepare them for signing (once per settings change)."""
-    from app.mailauth.dkim import Selector
-    from app.mailauth.dkim_keys import load_private_key, txt_record
-
-    selectors: dict[str, list[Any]] = {}
-    records: dict[str, list[tuple[str, str]]] = {}
-    for k in db.dkim_keys():
-        pem = k.private_key.encode()
-        selectors.setdefault(k.domain, []).append(
-            Selector(k.domain, k.selector, load_private_key(pem))
-        )
-        records.setdefault(k.domain, []).append((k.selector, txt_record(pem)))
-    return DKIMSet(
-        {d: tuple(v) for d, v in selectors.items()}, {d: tuple(v) for d, v in records.items()}
-    )
+    """Read every domain's keys (once per settings change); see :class:`DKIMSet`."""
+    return DKIMSet([(k.domain, k.selector, k.private_key.encode()) for k in db.dkim_keys()])

@@ -16,10 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from app.tls.der import DERError, certificate_facts, pem_certificates
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +36,6 @@ class CertInfo:
     key_path: str
     names: tuple[str, ...]  # lower-case DNS names from the SAN (or CN when there is none)
     not_after: datetime.datetime
-
-
-def _names(cert: x509.Certificate) -> tuple[str, ...]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        names = san.value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    return tuple(n.lower().rstrip(".") for n in names)
 
 
 def server_context(min_version: str = "1.2") -> ssl.SSLContext:
@@ -84,8 +72,11 @@ class CertStore:
                 pem = Path(cert_path).read_bytes()
             except (OSError, ssl.SSLError) as e:
                 raise TLSError(cert_path, f"cannot load certificate/key: {e}") from None
-            cert = x509.load_pem_x509_certificate(pem)
-            info = CertInfo(cert_path, key_path, _names(cert), cert.not_valid_after_utc)
+            try:
+                facts = certificate_facts(pem_certificates(pem)[0])
+            except (DERError, IndexError, ValueError) as e:
+                raise TLSError(cert_path, f"cannot read certificate: {e}") from None
+            info = CertInfo(cert_path, key_path, facts.names, facts.not_after)
             infos.append(info)
             contexts.append(ctx)
             for n in info.names:
@@ -122,6 +113,11 @@ def generate_self_signed(
     hostnames: Sequence[str], cert_path: Path, key_path: Path, *, days: int = 3650
 ) -> None:
     """Write a self-signed ECDSA P-256 certificate for ``hostnames`` (and loopback IPs)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])])
     now = datetime.datetime.now(datetime.UTC)

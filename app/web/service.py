@@ -16,13 +16,12 @@ import errno
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from app.config.static import Listener
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.services import Services
 from app.web import wellknown
-from app.web.account.app import build as build_account
-from app.web.admin.app import build as build_admin
 from app.web.context import WebContext
 from app.web.http import (
     EventStream,
@@ -96,10 +95,11 @@ async def _setup_token(services: Services, name: str, lst: Listener) -> str:
 def _admin_router(
     services: Services, lst: Listener, runner: WSGIRunner, ctx: WebContext, token: str
 ) -> Router:
-    admin = build_admin(ctx, token)
     public = _public_router(services, lst)
+    admin: Any = None  # the bottle app, built (and bottle imported) on first use
 
     async def route(req: Request) -> Response | EventStream:
+        nonlocal admin
         if req.path == "/metrics":
             if services.queue is not None:
                 services.metrics.queue_size.set(await services.queue.size())
@@ -108,6 +108,10 @@ def _admin_router(
         if req.path in ("/", "/admin"):
             return redirect("/admin/")
         if req.path.startswith("/admin/"):
+            if admin is None:
+                from app.web.admin.app import build as build_admin
+
+                admin = build_admin(ctx, token)
             return await runner.call(admin, req)
         return await public(req)
 
@@ -115,15 +119,20 @@ def _admin_router(
 
 
 def _https_router(services: Services, runner: WSGIRunner, ctx: WebContext) -> Router:
-    account = build_account(ctx)
+    account: Any = None  # the bottle app, built (and bottle imported) on first use
 
     async def route(req: Request) -> Response | EventStream:
+        nonlocal account
         r = await wellknown.handle(services, req)
         if r is not None:
             return r
         if req.path in ("/", "/account"):
             return redirect("/account/")
         if req.path.startswith("/account/"):
+            if account is None:
+                from app.web.account.app import build as build_account
+
+                account = build_account(ctx)
             return await runner.call(account, req)
         return text_response(404, "not found")
 

@@ -8,9 +8,6 @@ import hashlib
 import json
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from app.config.dnsrecords import MTASTS_MODES, MTASTSPolicy
 from app.config.static import Config
 from app.store.admin import AdminDB
@@ -43,6 +40,9 @@ def tlsa_digests(cert_paths: list[str]) -> list[str]:
 
     Unreadable files are skipped: the advice then simply has no TLSA record.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     out: list[str] = []
     for path in cert_paths:
         try:

@@ -9,12 +9,6 @@
 
 from app.config.dynamic import DomainSettings, DynamicError, split_address
 from app.services import Services
-from app.web.clientconfig import (
-    autodiscover_email,
-    autodiscover_xml,
-    client_settings,
-    thunderbird_xml,
-)
 from app.web.http import Request, Response, text_response
 from app.web.settings import mtasts_policy
 
@@ -41,7 +35,10 @@ def _query_param(req: Request, name: str) -> str:
 async def handle(services: Services, req: Request) -> Response | None:
     """The response for a well-known path, or None when ``req`` is not one."""
     path = req.path
+    # The XML builders (xml.etree, plistlib, uuid) load on the first such request.
     if path in AUTOCONFIG_PATHS and req.method in ("GET", "HEAD"):
+        from app.web.clientconfig import client_settings, thunderbird_xml
+
         email = _query_param(req, "emailaddress")
         ds = _domain_of(services, email) if email else None
         if ds is None and req.host.startswith("autoconfig."):
@@ -50,6 +47,8 @@ async def handle(services: Services, req: Request) -> Response | None:
             return text_response(404, "unknown email domain")
         return Response(200, XML, thunderbird_xml(client_settings(services.config, ds)))
     if path.lower() == AUTODISCOVER_PATH:
+        from app.web.clientconfig import autodiscover_email, autodiscover_xml, client_settings
+
         if req.method != "POST":
             return text_response(405, "use POST", (("Allow", "POST"),))
         found = autodiscover_email(req.body)

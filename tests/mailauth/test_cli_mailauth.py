@@ -44,7 +44,7 @@ def last_json(stdout: str) -> dict[str, object]:
 
 def spf_argv(server: LoopbackDNSServer, case: Case) -> list[str]:
     return [
-        "spf", "check", "--dns", server.address, "--timeout", "0.2",
+        "spf", "check", "--dns", server.address, "--timeout", "0.5",
         "--helo", case.helo, "--receiver", "receiver.example",
         "--default-explanation", DEFAULT_EXPLANATION, "--json", "--", case.mailfrom, case.host,
     ]  # fmt: skip

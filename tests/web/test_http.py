@@ -281,3 +281,13 @@ def test_wsgi_bottle_app_in_thread_pool() -> None:
             r = conn.getresponse()
             r.read()
             assert r.status == 404
+
+
+def test_http_date_is_imf_fixdate() -> None:
+    from email.utils import formatdate
+
+    from app.web.http import http_date
+
+    assert http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"  # RFC 9110 5.6.7
+    for t in (0.0, 951782400.0, 1798761599.0, 4102444800.0):
+        assert http_date(t) == formatdate(t, usegmt=True)
