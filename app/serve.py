@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import app
+from app import memory
 from app.auth.connlimit import ConnectionLimiter
 from app.auth.ratelimit import WindowLimit
 from app.config.schema import ConfigError, Problem
@@ -74,6 +75,8 @@ class Server:
         self.services: Services | None = None
         self._ctl_server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.idle_release: memory.IdleRelease | None = None
+        self._idle_release_task: asyncio.Task[None] | None = None
 
     # Start-up.
 
@@ -148,6 +151,7 @@ class Server:
         await self._start_ctl()
         await self._start_queue()
         await self._start_listeners()
+        self._start_idle_release()
         log.info(
             "pillarbox started",
             extra={
@@ -158,6 +162,19 @@ class Server:
                 "accounts": len(self.services.dynamic.accounts),
             },
         )
+
+    def _start_idle_release(self) -> None:
+        """Give memory back after each ``tuning.idle_release_seconds`` without store work."""
+        assert self.services is not None
+        rt = self.services.accounts.runtime
+        self.idle_release = memory.IdleRelease(
+            idle_seconds=self.config.tuned.idle_release_seconds,
+            last_activity=lambda: rt.last_activity,
+            release_caches=rt.release_memory,
+            executor=rt.executor,
+            clock=rt.clock,
+        )
+        self._idle_release_task = asyncio.get_running_loop().create_task(self.idle_release.run())
 
     async def _start_queue(self) -> None:
         """Open the outgoing queue before the listeners, so submission can use it."""
@@ -336,6 +353,7 @@ class Server:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
         await self.start()
+        memory.freeze_startup_objects()
         sd_notify("READY=1")
         try:
             await self.stopping.wait()
@@ -345,6 +363,10 @@ class Server:
 
     async def shutdown(self) -> None:
         log.info("pillarbox stopping")
+        if self._idle_release_task is not None:  # before the stores it releases close
+            self._idle_release_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_release_task
         for s in [*self.servers, *([self._ctl_server] if self._ctl_server else [])]:
             s.close()
         with contextlib.suppress(OSError):

@@ -9,6 +9,11 @@ Each operation runs inside its own SAVEPOINT: one that raises (an over-quota
 delivery, a missing mailbox) is rolled back alone and fails only its own caller.
 At most one batch per account is in flight; futures resolve, and changes are
 published, on the event loop only after COMMIT returned, in commit order.
+
+Between batches the write connection can be lent out for upkeep that must not
+overlap a transaction (freeing its page cache when the server is idle):
+:meth:`Committer.run_idle` runs a function of the connection in the executor only
+when nothing is queued or in flight, and writes submitted meanwhile wait for it.
 """
 
 import asyncio
@@ -25,6 +30,7 @@ from app.store.changes import Broadcaster, Change
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(slots=True)
@@ -37,6 +43,8 @@ class Outcome(Generic[T]):
 
 
 Operation = Callable[[apsw.Connection], Outcome[Any]]
+# A function lent the idle write connection, and the future of its result.
+_Upkeep = tuple[Callable[[apsw.Connection], Any], "asyncio.Future[Any]"]
 
 
 @dataclass(slots=True)
@@ -86,9 +94,38 @@ class Committer:
         """Wait until nothing is queued or in flight."""
         await self._idle.wait()
 
-    async def _run(self) -> None:
+    def run_idle(self, fn: Callable[[apsw.Connection], U]) -> "asyncio.Future[U] | None":
+        """Run ``fn(conn)`` in the executor if the committer is idle, else do nothing.
+
+        Returns a future of its result, or None when a batch is queued or in flight
+        (the connection is busy: the caller tries again another time). While ``fn``
+        runs the committer counts as busy: :meth:`submit` queues, and the queued
+        operations run as one batch right after it; :meth:`wait_idle` waits for it.
+        """
+        if self._task is not None:
+            return None
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[U] = loop.create_future()
+        self._idle.clear()
+        self._task = loop.create_task(self._run((fn, fut)))
+        return fut
+
+    async def _upkeep(self, fn: Callable[[apsw.Connection], U], fut: "asyncio.Future[U]") -> None:
         loop = asyncio.get_running_loop()
         try:
+            result = await loop.run_in_executor(self._executor, fn, self._conn)
+        except Exception as e:
+            if not fut.done():
+                fut.set_exception(e)
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _run(self, upkeep: _Upkeep | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if upkeep is not None:
+                await self._upkeep(*upkeep)
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:

@@ -4,9 +4,16 @@ The server creates one :class:`StoreRuntime` and passes it to every
 :meth:`AccountStore.open`. Every SQLite write, fsync and large file read of every
 account runs in its executor, so the number of threads stays fixed however many
 accounts are active (2 for the ``lowmem`` profile, 4 otherwise).
+
+It also keeps the time of the latest store operation (:meth:`StoreRuntime.touch`,
+called by every :class:`AccountStore` operation) and can release the memory open
+accounts hold and can rebuild (:meth:`StoreRuntime.release_memory`), which the
+server does once it has been idle a while (see :mod:`app.memory`).
 """
 
 import asyncio
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +28,9 @@ class OpenAccount(Protocol):
 
     async def close(self, *, force: bool = False) -> None:
         """Close, finishing queued writes."""
+
+    async def release_memory(self) -> int:
+        """Free caches that can be rebuilt, from idle connections; bytes freed."""
 
 
 class StoreRuntime:
@@ -37,8 +47,11 @@ class StoreRuntime:
         workers: int | None = None,
         executor: ThreadPoolExecutor | None = None,
         cache_kib: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache_kib = cache_kib  # SQLite page cache of each account connection
+        self.clock = clock
+        self.last_activity = clock()  # clock() at the latest store operation
         self._owns_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(
             max_workers=workers or PROFILE_WORKERS["default"], thread_name_prefix="store"
@@ -51,6 +64,23 @@ class StoreRuntime:
     def for_profile(cls, profile: str) -> "StoreRuntime":
         """Runtime sized for a config profile ("lowmem" or "default")."""
         return cls(workers=PROFILE_WORKERS.get(profile, PROFILE_WORKERS["default"]))
+
+    def touch(self) -> None:
+        """Note store activity now (on the event loop thread; ~50 ns)."""
+        self.last_activity = self.clock()
+
+    async def release_memory(self) -> int:
+        """Ask every open account to free what it caches and can rebuild.
+
+        Returns the bytes of SQLite cache freed. Each account only touches
+        connections no read or write is using (see
+        :meth:`AccountStore.release_memory`), so this is safe at any time; the
+        server calls it after a period without activity.
+        """
+        freed = 0
+        for store in list(self.accounts.values()):
+            freed += await store.release_memory()
+        return freed
 
     async def close(self) -> None:
         """Close every open account, then the executor if this runtime created it."""

@@ -1,0 +1,244 @@
+"""Idle memory release (app.memory): when it runs, what it calls, how it is configured.
+
+Time is a fake clock and sleeping a fake sleep that advances it: nothing here waits.
+"""
+
+import asyncio
+import gc
+import logging
+import platform
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from app.config import static
+from app.config.profiles import PROFILES, ProfileName
+from app.memory import IdleRelease, ProcessMemory, find_malloc_trim, rss_kib
+
+
+@dataclass
+class FakeTime:
+    """A clock, an activity stamp and a sleep that only advances the clock."""
+
+    now: float = 1000.0
+    activity: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+    stop_after_releases: int = 0
+    releaser: IdleRelease | None = None
+
+    def clock(self) -> float:
+        return self.now
+
+    def last_activity(self) -> float:
+        return self.activity
+
+    def active(self) -> None:
+        self.activity = self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        r = self.releaser
+        if r is not None and r.releases >= self.stop_after_releases:
+            raise asyncio.CancelledError
+
+
+@dataclass
+class Recorder:
+    """Stands in for the store's release and for malloc_trim."""
+
+    cache_releases: int = 0
+    trims: list[int] = field(default_factory=list)
+
+    async def release_caches(self) -> int:
+        self.cache_releases += 1
+        return 4096
+
+    def trim(self, pad: int) -> int:
+        self.trims.append(pad)
+        return 1
+
+
+def releaser(
+    t: FakeTime,
+    rec: Recorder,
+    idle: float = 2.0,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> IdleRelease:
+    r = IdleRelease(
+        idle_seconds=idle,
+        last_activity=t.last_activity,
+        release_caches=rec.release_caches,
+        clock=t.clock,
+        sleep=sleep or t.sleep,
+        process=ProcessMemory(rec.trim),
+    )
+    t.releaser = r
+    return r
+
+
+async def test_release_runs_once_per_idle_period() -> None:
+    t, rec = FakeTime(), Recorder()
+    r = releaser(t, rec, idle=2.0)
+    t.now += 1.9
+    assert not await r.check()
+    t.now += 0.1
+    assert await r.check()
+    assert (rec.cache_releases, rec.trims, r.releases) == (1, [0], 1)
+    assert r.last is not None and r.last.store_bytes == 4096 and r.last.process.trimmed
+    # Still idle: nothing more to give back until there was activity again.
+    t.now += 60
+    assert not await r.check()
+    t.active()
+    t.now += 1.0
+    assert not await r.check()
+    t.now += 1.0
+    assert await r.check()
+    assert rec.cache_releases == 2
+
+
+async def test_activity_postpones_the_release() -> None:
+    t, rec = FakeTime(), Recorder()
+    r = releaser(t, rec, idle=2.0)
+    for _ in range(10):  # busy: activity every second
+        t.now += 1.0
+        t.active()
+        assert not await r.check()
+    assert r.due_in() == 2.0
+    assert rec.cache_releases == 0
+
+
+async def test_run_sleeps_until_due_then_releases() -> None:
+    t, rec = FakeTime(), Recorder()
+    r = releaser(t, rec, idle=5.0)
+    t.now += 3.0  # idle for 3 s already when the loop starts
+    t.stop_after_releases = 1
+    with pytest.raises(asyncio.CancelledError):
+        await r.run()
+    # Due 2 s later; released; then back to checking once a period.
+    assert t.slept == [2.0, 5.0]
+    assert rec.cache_releases == 1
+
+
+async def test_run_after_a_release_waits_for_new_activity() -> None:
+    t, rec = FakeTime(), Recorder()
+    sleeps = 0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 3:
+            t.active()  # work arrives while idle-waiting
+        await t.sleep(seconds)
+
+    r = releaser(t, rec, idle=5.0, sleep=sleep)
+    t.now += 5.0
+    assert await r.check()
+    t.stop_after_releases = 2
+    with pytest.raises(asyncio.CancelledError):
+        await r.run()
+    # Three idle re-checks without activity released nothing; then one period later.
+    assert t.slept == [5.0, 5.0, 5.0, 5.0]
+    assert rec.cache_releases == 2
+
+
+async def test_failed_release_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = FakeTime()
+    calls = 0
+
+    async def broken() -> int:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("disk on fire")
+
+    sleeps = 0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        t.now += seconds
+        if sleeps == 2:
+            t.active()
+        if sleeps == 4:
+            raise asyncio.CancelledError
+
+    r = IdleRelease(
+        idle_seconds=1.0,
+        last_activity=t.last_activity,
+        release_caches=broken,
+        clock=t.clock,
+        sleep=sleep,
+        process=ProcessMemory(None, find_trim=False),
+    )
+    caplog.set_level(logging.ERROR, logger="app.memory")
+    with pytest.raises(asyncio.CancelledError):
+        await r.run()
+    assert calls == 2
+    assert [rec.message for rec in caplog.records] == ["idle memory release failed"] * 2
+
+
+async def test_disabled_release_never_runs() -> None:
+    t, rec = FakeTime(), Recorder()
+    for idle in (0.0, -1.0):
+        r = releaser(t, rec, idle=idle)
+        assert not r.enabled
+        t.now += 3600
+        assert not await r.check()
+        await r.run()  # returns at once
+    assert rec.cache_releases == 0 and t.slept == []
+
+
+def test_process_release_without_malloc_trim() -> None:
+    """Where the C library has no malloc_trim (musl), only the collection runs."""
+    pm = ProcessMemory(None, find_trim=False)
+    assert not pm.can_trim
+
+    class Cycle:
+        me: object = None
+
+    c = Cycle()
+    c.me = c
+    del c
+    out = pm.release()
+    assert out.collected >= 1 and not out.trimmed
+
+
+def test_process_release_uses_malloc_trim_on_glibc() -> None:
+    trim = find_malloc_trim()
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc-only")
+    assert trim is not None
+    assert ProcessMemory().can_trim
+    assert isinstance(ProcessMemory().release().trimmed, bool)
+    assert rss_kib() > 0
+
+
+def test_freeze_leaves_new_garbage_collectable() -> None:
+    from app.memory import freeze_startup_objects
+
+    freeze_startup_objects()
+    try:
+
+        class Cycle:
+            me: object = None
+
+        c = Cycle()
+        c.me = c
+        del c
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+
+
+def test_profiles_release_when_idle_and_config_can_disable_it() -> None:
+    base = 'hostname = "h.example"\ndata_dir = "d"\n'
+    assert PROFILES[ProfileName.DEFAULT].idle_release_seconds > 0
+    low = static.parse(base + 'profile = "lowmem"\n')
+    assert 0 < low.tuned.idle_release_seconds <= PROFILES[ProfileName.DEFAULT].idle_release_seconds
+    off = static.parse(base + "[tuning]\nidle_release_seconds = -1\n")
+    assert off.tuned.idle_release_seconds == -1
+    later = static.parse(base + "[tuning]\nidle_release_seconds = 30\n")
+    assert later.tuned.idle_release_seconds == 30.0
