@@ -9,6 +9,7 @@ framing in :mod:`app.imap.parser`; only the pieces it needs are here.
 import base64
 import binascii
 import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,13 +57,15 @@ def peek_tag(line: bytes) -> str | None:
     return line[:n].decode("ascii")
 
 
+_COMMAND_NAME = re.compile(rb"[A-Z]+")
+
+
 def xcommand_name(r: Reader) -> str:
-    start = r.i
-    while r.i < len(r.s) and (0x41 <= r.u[r.i] <= 0x5A):
-        r.i += 1
-    if r.i == start:
+    m = _COMMAND_NAME.match(r.u, r.i)
+    if m is None:
         raise Syntax("expected command")
-    return r.u[start : r.i].decode("ascii")
+    r.i = m.end()
+    return m.group().decode("ascii")
 
 
 # --- simple commands ---------------------------------------------------------

@@ -126,6 +126,7 @@ def _needs_structure(a: FetchAtt) -> bool:
 # --- the command ---------------------------------------------------------------------------
 
 
+_WHOLE = Section()  # BODY[]: the whole message
 METADATA_ONLY = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 
 
@@ -143,6 +144,7 @@ class _Fetcher:
         self.with_structure = any(_needs_structure(a) for a in atts)
         self.mark_seen = any(_sets_seen(a) for a in atts) and not ctx.view.readonly
         names = {a.name for a in atts}
+        self.names = names
         self.send_uid = cmd.uid or "UID" in names
         # RFC 7162 3.1.4.1 (CHANGEDSINCE) and 3.2.4 (QRESYNC: every UID FETCH); the
         # context has no QRESYNC property, so a session without one counts as off.
@@ -226,10 +228,11 @@ class _Fetcher:
                 return  # expunged by another session while we were reading it
         if seen_changed and not self.send_flags:
             items.append(b"FLAGS " + self.flags(m))
+        # Only the MODSEQ and UID attributes render items starting "MODSEQ "/"UID ".
         modseq = self.send_modseq or (seen_changed and self.ctx.condstore)
-        if modseq and not any(x.startswith(b"MODSEQ ") for x in items):
+        if modseq and "MODSEQ" not in self.names:
             items.append(b"MODSEQ (%d)" % m.modseq)
-        if self.send_uid and not any(x.startswith(b"UID ") for x in items):
+        if self.send_uid and "UID" not in self.names:
             items.insert(0, b"UID %d" % m.uid)
         self.ctx.untagged(b"* %d FETCH (" % seq + b" ".join(items) + b")")
 
@@ -252,8 +255,11 @@ class _Fetcher:
                 items.append(b"MODSEQ (%d)" % m.modseq)
             elif name == "RFC822":
                 items.append(b"RFC822 " + protocol.literal(await store.read_message(m)))
-            elif name == "BODY" and a.section == Section():
-                data = await src.get_partial(None, 0, m.size, a.partial)
+            elif name == "BODY" and a.section == _WHOLE:
+                if a.partial is None:
+                    data = await store.read_range(m, 0, m.size)
+                else:
+                    data = await src.get_partial(None, 0, m.size, a.partial)
                 items.append(b"BODY[]" + _origin(a.partial) + b" " + protocol.literal(data))
             elif name == "ENVELOPE" and root is None:
                 items.append(b"ENVELOPE " + envelope(_envelope(m), utf8=self.ctx.utf8))
@@ -332,7 +338,7 @@ async def cmd_fetch(ctx: CommandContext, cmd: Fetch) -> None:
         raise IMAPBad("VANISHED needs QRESYNC enabled")
     fetcher = _Fetcher(ctx, cmd)
     uids = resolve_uids(ctx, cmd.numbers, cmd.uid)
-    if cmd.changedsince is not None or any(a.name == "MODSEQ" for a in cmd.attributes):
+    if cmd.changedsince is not None or "MODSEQ" in fetcher.names:
         ctx.enable_condstore()  # RFC 7162 3.1: CONDSTORE-enabling
     if cmd.vanished and cmd.changedsince is not None:
         _send_vanished(ctx, cmd.numbers, cmd.changedsince)

@@ -9,6 +9,7 @@ lives in :mod:`app.imap.parser`.
 
 import codecs
 import datetime
+import re
 from dataclasses import dataclass
 
 from app.imap import utf7
@@ -46,6 +47,19 @@ ASTRING_CHARS = ATOM_CHARS | {ord("]")}  # RFC 9051 9: ASTRING-CHAR
 LIST_CHARS = ATOM_CHARS | set(b"%*]")  # RFC 9051 9: list-char
 TAG_CHARS = ASTRING_CHARS - {ord("+")}  # RFC 9051 9: tag
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DIGITS = re.compile(rb"[0-9]*")
+
+
+def _class_pattern(chars: frozenset[int]) -> "re.Pattern[bytes]":
+    """A regex matching a run of ``chars`` (a C loop instead of a Python one)."""
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(chars)) + b"]*")
+
+
+# Runs of the character classes the grammar scans most (tags, atoms, astrings, list
+# patterns); Reader.chars falls back to a loop for any other set.
+_RUNS: dict[frozenset[int], "re.Pattern[bytes]"] = {
+    cs: _class_pattern(cs) for cs in (ATOM_CHARS, ASTRING_CHARS, LIST_CHARS, TAG_CHARS)
+}
 SYSTEM_FLAGS = {
     "\\ANSWERED": "\\Answered",
     "\\FLAGGED": "\\Flagged",
@@ -166,6 +180,12 @@ class Reader:
     def chars(self, allowed: frozenset[int]) -> bytes:
         start = self.i
         s = self.s
+        run = _RUNS.get(allowed)
+        if run is not None:
+            m = run.match(s, start)
+            assert m is not None  # a "*" pattern always matches
+            self.i = m.end()
+            return m.group()
         while self.i < len(s) and s[self.i] in allowed:
             self.i += 1
         return s[start : self.i]
@@ -182,10 +202,10 @@ class Reader:
         return self.xchars(ATOM_CHARS, "atom").decode("ascii")
 
     def digits(self) -> bytes:
-        start = self.i
-        while self.i < len(self.s) and 0x30 <= self.s[self.i] <= 0x39:
-            self.i += 1
-        return self.s[start : self.i]
+        m = _DIGITS.match(self.s, self.i)
+        assert m is not None  # "[0-9]*" always matches
+        self.i = m.end()
+        return m.group()
 
     def xnumber(self, maximum: int = MAX_NUMBER, what: str = "number") -> int:
         d = self.digits()
@@ -587,11 +607,18 @@ MACROS = {
 }
 
 
+# Every fetch word is a run of these characters, so the word at the cursor is the
+# longest such run, and it must be followed by the end or one of " )[<".
+_FETCH_WORD_RUN = re.compile(rb"[A-Z0-9.]+")
+_FETCH_WORD_SET = {w.encode(): w for w in _FETCH_WORDS}
+
+
 def _take_fetch_word(r: Reader) -> str:
-    for w in _FETCH_WORDS:
-        b = w.encode()
-        end = r.i + len(b)
-        if r.u.startswith(b, r.i) and (end == len(r.u) or r.u[end] in b" )[<"):
+    m = _FETCH_WORD_RUN.match(r.u, r.i)
+    if m is not None:
+        w = _FETCH_WORD_SET.get(m.group())
+        end = m.end()
+        if w is not None and (end == len(r.u) or r.u[end] in b" )[<"):
             r.i = end
             return w
     raise Syntax("unknown fetch attribute")

@@ -361,7 +361,7 @@ class CommandParser:
         if self._size > self.max_command:
             tag = self._tag if self._segments else peek_tag(line)
             return self._fatal(LineTooLong(tag, True))
-        m = _MARKER.search(line)
+        m = _MARKER.search(line) if line.endswith(b"}") else None
         if m is None:
             self._segments.append(line)
             return self._finish()
@@ -527,7 +527,6 @@ class CommandParser:
         err = self._error
         ap = self._append
         segments = self._segments
-        tag = self._tag if len(segments) > 1 else peek_tag(segments[0])
         try:
             if err is not None:
                 return err
@@ -536,17 +535,21 @@ class CommandParser:
                 if ap.close_paren:
                     r.xtake(b")")
                 r.xend()
-                assert tag is not None
-                return c.Append(tag, ap.mailbox, tuple(ap.messages))
+                assert self._tag is not None
+                return c.Append(self._tag, ap.mailbox, tuple(ap.messages))
             r = Reader(segments, self._literals, utf8=self.utf8_enabled)
             tag, name = parse_head(r)
             return parse_body(r, tag, name)
         except Syntax as e:
-            return ParseError(tag, e.message)
+            return ParseError(self._error_tag(segments), e.message)
         except ReachedPending:  # pragma: no cover - no pending literal at the end
-            return ParseError(tag, "unexpected literal")
+            return ParseError(self._error_tag(segments), "unexpected literal")
         finally:
             self._reset()
+
+    def _error_tag(self, segments: list[bytes]) -> str | None:
+        """The tag to answer a refused command with (only computed on errors)."""
+        return self._tag if len(segments) > 1 else peek_tag(segments[0])
 
 
 def _command_word(segment: bytes) -> str | None:

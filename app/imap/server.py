@@ -45,7 +45,7 @@ from app.imap.parser import (
     LiteralTooLarge,
     NeedContinuation,
 )
-from app.imap.session import FLUSH_AT, Reply, Session, SessionOverflow, SharedState, State
+from app.imap.session import FLUSH_AT, Session, SessionOverflow, SharedState, State
 from app.log import ConnLogger
 from app.services import Services
 from app.store import (
@@ -224,7 +224,15 @@ class Connection:
         self.parser = self._new_parser()
         self.writable = asyncio.Event()
         self.writable.set()
-        self._input = asyncio.Event()
+        self._evloop = asyncio.get_running_loop()
+        # The command loop waits on one plain future that feed/lost/shutdown resolve,
+        # and a single lazily re-armed timer enforces the idle timeout: no task, no
+        # asyncio.wait and no timer handle per command.
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._timed_out = False
         self._waiting = False
         self._paused = False
         self._unread = 0
@@ -244,7 +252,7 @@ class Connection:
 
     def feed(self, data: bytes) -> None:
         self.parser.receive_data(data)
-        self._input.set()
+        self._wake()
         if not self._waiting:
             self._unread += len(data)
             if self._unread > PAUSE_READING_AT and not self._paused:
@@ -253,13 +261,41 @@ class Connection:
 
     def lost(self) -> None:
         self._lost = True
-        self._input.set()
+        self._wake()
         self.writable.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def shutdown(self, text: str) -> None:
         """Ask the session to say BYE and close after its current command."""
         self._shutdown = text
-        self._input.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _arm_timer(self, timeout: float) -> None:
+        """Make the idle timer fire no later than ``timeout`` seconds from now."""
+        self._deadline = self._evloop.time() + timeout
+        if self._timer is None or self._timer_at > self._deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = self._deadline
+            self._timer = self._evloop.call_at(self._deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._waiting or self._lost:
+            return  # the next wait arms it again
+        if self._deadline <= self._timer_at:
+            self._timed_out = True
+            self._wake()
+        else:  # input came meanwhile: the current wait started later
+            self._timer_at = self._deadline
+            self._timer = self._evloop.call_at(self._deadline, self._on_timer)
 
     def flush(self) -> None:
         out = self.session.out
@@ -285,30 +321,41 @@ class Connection:
             return Wake.EOF
         if self._shutdown is not None:
             return Wake.SHUTDOWN
-        self._input.clear()
-        self._waiting = True
         self._unread = 0
         if self._paused:
             self._paused = False
             self.transport.resume_reading()
-        inp = asyncio.ensure_future(self._input.wait())
-        other = asyncio.ensure_future(also) if also is not None else None
+        waiter: asyncio.Future[None] = self._evloop.create_future()
+        self._waiter = waiter
+        self._timed_out = False
+        self._waiting = True
+        self._arm_timer(timeout)
         try:
-            waits = {inp} if other is None else {inp, other}
-            done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+            if also is None:
+                await waiter
+            elif await self._wait_either(waiter, also):
+                return Wake.OTHER
         finally:
             self._waiting = False
-            inp.cancel()
-            if other is not None and not other.done():
-                other.cancel()
-        if other is not None and other in done:
-            other.result()  # raises SessionOverflow when the store gave up on us
-            return Wake.OTHER
+            self._waiter = None
         if self._lost:
             return Wake.EOF
         if self._shutdown is not None:
             return Wake.SHUTDOWN
-        return Wake.DATA if done else Wake.TIMEOUT
+        return Wake.TIMEOUT if self._timed_out else Wake.DATA
+
+    async def _wait_either(self, waiter: "asyncio.Future[None]", also: Awaitable[Any]) -> bool:
+        """Wait for ``waiter`` or ``also``; True when ``also`` finished first."""
+        other = asyncio.ensure_future(also)
+        try:
+            done, _ = await asyncio.wait({waiter, other}, return_when="FIRST_COMPLETED")
+        finally:
+            if not other.done():
+                other.cancel()
+        if other in done:
+            other.result()  # raises SessionOverflow when the store gave up on us
+            return True
+        return False
 
     async def _next(self, timeout: float) -> Event:
         """The next parser event, waiting for data as needed; Hangup when none comes."""
@@ -358,6 +405,9 @@ class Connection:
 
         with contextlib.suppress(Exception):
             self.flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.transport.close()
         cmd_append.abort(self.session)
         self.session.close()
@@ -425,7 +475,6 @@ class Connection:
         if isinstance(handler, str):
             self._bad_reply(tag, handler)
             return
-        name = dispatch.command_name(cmd)
         try:
             reply = await handler(s, cmd)
         except IMAPNo as e:
@@ -440,13 +489,17 @@ class Connection:
             raise
         except Exception as e:  # mapped to a reply; unexpected ones logged once
             self._sync_quietly(cmd)
-            s.write(self._error_reply(tag, name, e))
+            s.write(self._error_reply(tag, dispatch.command_name(cmd), e))
             return
         self._sync(cmd)
         self.parser.utf8_enabled = s.utf8
         if reply is None:
-            reply = Reply(f"{name} done")
-        s.write(p.tagged(tag, p.Status.OK, reply.text, reply.code))
+            # The same bytes as p.tagged(tag, OK, f"{name} done"): tag and name are
+            # ASCII without CR/LF, so nothing needs cleaning.
+            name = dispatch.command_name(cmd)
+            s.write(b"%s OK %s done\r\n" % (tag.encode("ascii"), name.encode("ascii")))
+        else:
+            s.write(p.tagged(tag, p.Status.OK, reply.text, reply.code))
 
     def _sync(self, cmd: Command) -> None:
         # RFC 9051 7.5.1: no EXPUNGE during FETCH, STORE or SEARCH by sequence number.

@@ -108,6 +108,21 @@ async def test_idle_timeout_says_bye(strict_server: IMAPServer) -> None:
     await asyncio.to_thread(run)
 
 
+async def test_idle_timeout_counts_from_the_last_command(strict_server: IMAPServer) -> None:
+    """A client that was active and then goes silent is still logged out: the idle
+    timer, armed by an earlier wait, is pushed back by each command, not lost."""
+
+    def run() -> None:
+        r = Raw(strict_server, tls=False)
+        for _ in range(3):
+            assert status(r.cmd("NOOP")) == b"OK"
+        assert r.line().startswith(b"* BYE autologout")
+        assert r.line() == b""
+        r.close()
+
+    await asyncio.to_thread(run)
+
+
 async def test_client_that_does_not_read_is_throttled(imap_server: IMAPServer) -> None:
     def run() -> int:
         s = socket.create_connection((HOST, imap_server.port))

@@ -171,3 +171,19 @@ async def test_prefix_is_stored_before_content_inline_and_as_file(
                 assert msg.size == d.size == len(data)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("with_structure", [False, True])
+async def test_reading_one_uid_gives_the_same_row_as_a_listing(
+    store: AccountStore, with_structure: bool
+) -> None:
+    a = await store.deliver("Inbox", message(), flags={Flag.SEEN, Flag.DRAFT}, keywords={"Work"})
+    b = await store.deliver("Inbox", message())
+    listing = await store.messages(a.mailbox_id, with_structure=with_structure)
+    for d in (a, b):
+        [one] = await store.messages(d.mailbox_id, [d.uid], with_structure=with_structure)
+        assert one == next(m for m in listing if m.uid == d.uid)
+        assert bool(one.structure) == with_structure
+    assert await store.messages(a.mailbox_id, [b.uid + 100]) == []
+    pair = await store.messages(a.mailbox_id, [b.uid, a.uid], with_structure=with_structure)
+    assert [m.uid for m in pair] == [a.uid, b.uid]
