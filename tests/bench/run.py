@@ -54,7 +54,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
-    sections = sys.argv[1:] or ["store", "smtp", "imap", "queue", "serve", "shipping"]
+    sections = sys.argv[1:] or ["store", "smtp", "imap", "queue", "serve", "profiles", "shipping"]
     with tempfile.TemporaryDirectory(prefix="pillarbox-bench-") as tmp:
         work = Path(tmp)
         if "store" in sections:
@@ -75,6 +75,10 @@ def main() -> None:
             results["queue"] = queue_bench.run(work / "queue")
         if "serve" in sections:
             results["serve"] = [idle_rss(work / "serve", p) for p in ("default", "lowmem")]
+        if "profiles" in sections:
+            from tests.bench import profiles_bench
+
+            results["profiles"] = profiles_bench.run(work / "profiles")
         if "shipping" in sections:
             from tests.packaging import bench as shipping
 
