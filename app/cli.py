@@ -294,7 +294,28 @@ CLI_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined in this module: running one of them does not import the other
+# commands' modules (a long-running server would keep them in memory for nothing).
+CORE_COMMANDS = frozenset({"version", "serve", "localserve", "stop", "reload", "status"})
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``: the first argument that is not an option or the
+    value of ``--config``."""
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--config":
+            skip = True
+        elif not a.startswith("-"):
+            return a
+    return None
+
+
+def build_parser(all_commands: bool = True) -> argparse.ArgumentParser:
+    """The command-line parser; with ``all_commands`` False only this module's commands
+    (enough to run any of :data:`CORE_COMMANDS`)."""
     p = argparse.ArgumentParser(
         prog="pillarbox", description="Pillarbox: a complete, secure, low-maintenance mail server."
     )
@@ -476,13 +497,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     import importlib
 
-    for modname in CLI_MODULES:
-        importlib.import_module(modname).register(sub, add)
+    if all_commands:
+        for modname in CLI_MODULES:
+            importlib.import_module(modname).register(sub, add)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    core = _command_of(args_in) in CORE_COMMANDS
+    args = build_parser(all_commands=not core).parse_args(args_in)
     try:
         rc: int = args.func(args)
         return rc

@@ -95,6 +95,28 @@ class ProcessMemory:
         return ProcessRelease(collected, trimmed)
 
 
+_M_ARENA_MAX = -8  # glibc malloc.h
+
+
+def limit_malloc_arenas(count: int) -> bool:
+    """Let glibc's allocator use at most ``count`` arenas (``mallopt(M_ARENA_MAX)``).
+
+    By default every thread that allocates may get an arena of its own (up to eight
+    per CPU), and each keeps free memory that is hard to give back. Python threads
+    take turns on the GIL, so sharing arenas costs little contention. Call it before
+    threads start; False where the C library has no ``mallopt`` (or count < 1).
+    """
+    if count < 1:
+        return False
+    try:
+        fn = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return bool(fn(_M_ARENA_MAX, count))
+
+
 def freeze_startup_objects() -> None:
     """Move every object alive now out of the cyclic collector's reach.
 

@@ -42,19 +42,33 @@ log = logging.getLogger(__name__)
 # A service starter opens the listening sockets of one service on one listener.
 ServiceStarter = Callable[[Services, str, Listener], Awaitable[list[asyncio.AbstractServer]]]
 
-# Modules implementing services. Each has ``STARTERS: dict[str, ServiceStarter]``
-# keyed by the service's name in the configuration (``smtp``, ``imaps``, ``https``, ...).
-SERVICE_MODULES: tuple[str, ...] = ("app.smtp.service", "app.web.service", "app.imap.service")
+# The module implementing each service, by the service's name in the configuration.
+# Each module has ``STARTERS: dict[str, ServiceStarter]``. A module is imported only
+# when a listener enables one of its services, so a server without, say, SMTP
+# listeners never loads the SMTP stack and its mail checks.
+SERVICE_MODULES: dict[str, str] = {
+    "smtp": "app.smtp.service",
+    "submission": "app.smtp.service",
+    "submissions": "app.smtp.service",
+    "http": "app.web.service",
+    "https": "app.web.service",
+    "admin_http": "app.web.service",
+    "imap": "app.imap.service",
+    "imaps": "app.imap.service",
+}
+
+
+def starter(name: str) -> ServiceStarter:
+    """The starter of one service (imports its module)."""
+    import importlib
+
+    starters: dict[str, ServiceStarter] = importlib.import_module(SERVICE_MODULES[name]).STARTERS
+    return starters[name]
 
 
 def services() -> dict[str, ServiceStarter]:
-    """The services this version implements, by configuration name."""
-    import importlib
-
-    out: dict[str, ServiceStarter] = {}
-    for modname in SERVICE_MODULES:
-        out.update(importlib.import_module(modname).STARTERS)
-    return out
+    """The services this version implements, by configuration name (imports them all)."""
+    return {name: starter(name) for name in SERVICE_MODULES}
 
 
 SHUTDOWN_GRACE_S = 10.0
@@ -188,18 +202,17 @@ class Server:
 
     async def _start_listeners(self) -> None:
         assert self.services is not None
-        available = services()
         for name, lst in self.config.listeners.items():
-            for svc_name, starter in available.items():
+            for svc_name in SERVICE_MODULES:
                 if getattr(lst, svc_name).enabled:
                     try:
-                        self.servers += await starter(self.services, name, lst)
+                        self.servers += await starter(svc_name)(self.services, name, lst)
                     except OSError as e:
                         raise StartupError(
                             f"listener {name}: cannot listen for {svc_name}: {e.strerror}"
                         ) from None
         for svc_name in STANDARD_PORTS:
-            if svc_name in available:
+            if svc_name in SERVICE_MODULES:
                 continue
             for name, lst in self.config.listeners.items():
                 if getattr(lst, svc_name).enabled:
@@ -414,6 +427,7 @@ def sd_notify(state: str) -> None:
 
 def serve(config: Config) -> int:
     """Run a server for ``config`` until it is stopped; returns the exit code."""
+    memory.limit_malloc_arenas(config.tuned.malloc_arenas)  # before any thread starts
     server = Server(config)
     try:
         asyncio.run(server.run())

@@ -242,3 +242,12 @@ def test_profiles_release_when_idle_and_config_can_disable_it() -> None:
     assert off.tuned.idle_release_seconds == -1
     later = static.parse(base + "[tuning]\nidle_release_seconds = 30\n")
     assert later.tuned.idle_release_seconds == 30.0
+
+
+def test_malloc_arenas_is_a_profile_setting_and_mallopt_accepts_it() -> None:
+    from app.memory import limit_malloc_arenas
+
+    assert PROFILES[ProfileName.LOWMEM].malloc_arenas == 1
+    assert limit_malloc_arenas(0) is False  # nothing to set
+    if find_malloc_trim() is not None:  # glibc: mallopt exists and takes M_ARENA_MAX
+        assert limit_malloc_arenas(8) is True

@@ -40,6 +40,11 @@ class Tuning:
     max_connections: int = setting(
         "Connections accepted at once over all listeners; more are refused.", 0
     )
+    malloc_arenas: int = setting(
+        "Memory arenas the C allocator may use (glibc's M_ARENA_MAX); fewer arenas keep "
+        "less free memory per thread, at the cost of some contention between threads.",
+        0,
+    )
     idle_release_seconds: float = setting(
         "Seconds without store activity after which the server frees memory it can "
         "rebuild (SQLite caches, free allocator memory); negative disables it.",
@@ -67,6 +72,7 @@ PROFILES: dict[ProfileName, Tuning] = {
         max_connections_per_ip=30,
         max_connection_rate_per_ip=300,
         idle_release_seconds=2.0,
+        malloc_arenas=1,
     ),
     ProfileName.LOWMEM: Tuning(
         store_threads=2,
@@ -77,6 +83,7 @@ PROFILES: dict[ProfileName, Tuning] = {
         max_connections_per_ip=20,
         max_connection_rate_per_ip=300,
         idle_release_seconds=1.0,
+        malloc_arenas=1,
     ),
 }
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.mailauth import dkim
 from app.message.headers import parse_header
 from app.queue import dsn, routes
 from app.queue.scheduler import AttemptFn, Clock, Deps, Scheduler, SystemClock
@@ -102,14 +101,16 @@ class QueueService:
         self.svc = svc
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
-        mod = _attempt_module()
         self.mtasts: Any = None  # MTASTSCache, when delivering through app.queue.attempt
-        if attempt is None and mod is not None:
+        if attempt is None:
             # One MTA-STS policy cache for the server's lifetime (RFC 8461 3.3).
             self.mtasts = importlib.import_module("app.queue.mtasts").MTASTSCache()
-            attempt = functools.partial(mod.attempt, mtasts_cache=self.mtasts)
-        self._attempt: AttemptFn = attempt or _no_attempt
-        self._mod = mod
+            attempt = self._deliver
+        self._attempt: AttemptFn = attempt
+        # app.queue.attempt (the SMTP client, DANE, MX logic): imported by the first
+        # delivery, so a server that sends nothing does not keep it in memory.
+        self._mod_value: Any | None = None
+        self._mod_loaded = False
         self._store: QueueStore | None = None
         self._scheduler: Scheduler | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -187,11 +188,25 @@ class QueueService:
         except Exception:
             log.exception("sending pending failure dsns failed")
 
+    def _module(self) -> Any | None:
+        if not self._mod_loaded:
+            self._mod_value = _attempt_module()
+            self._mod_loaded = True
+        return self._mod_value
+
+    async def _deliver(self, resolver: Any, **kw: Any) -> Any:
+        mod = self._module()
+        if mod is None:
+            return await _no_attempt(resolver, **kw)
+        return await mod.attempt(resolver, mtasts_cache=self.mtasts, **kw)
+
     def _make_transport(self, fields: dict[str, Any]) -> Any:
-        return self._mod.Transport(**fields) if self._mod is not None else fields
+        mod = self._module()
+        return mod.Transport(**fields) if mod is not None else fields
 
     def _make_recipient(self, address: str) -> Any:
-        return self._mod.Recipient(address) if self._mod is not None else address
+        mod = self._module()
+        return mod.Recipient(address) if mod is not None else address
 
     # --- enqueue ----------------------------------------------------------------------
 
@@ -236,6 +251,8 @@ class QueueService:
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         message = dsn.compose(report, now=now, message_id_domain=cfg.hostname)
         signature = b""
+        from app.mailauth import dkim
+
         selectors = dkim.selectors_for_domain(cfg.hostname, svc.dkim.selectors)
         if selectors:
             loop = asyncio.get_running_loop()
