@@ -367,6 +367,8 @@ class Server:
         loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
         await self.start()
         memory.freeze_startup_objects()
+        # Start-up (imports, configuration) leaves free blocks behind: give them back.
+        memory.ProcessMemory().release()
         sd_notify("READY=1")
         try:
             await self.stopping.wait()

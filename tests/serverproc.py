@@ -107,3 +107,42 @@ class ServerProcess:
 
     def tracebacks(self) -> list[str]:
         return [line for line in self.lines if "Traceback" in line]
+
+
+ALL_SERVICES = (
+    "smtp",
+    "submission",
+    "submissions",
+    "imap",
+    "imaps",
+    "http",
+    "https",
+    "admin_http",
+)
+
+
+def all_services_config(directory: Path) -> str:
+    """Configuration text for one loopback listener with every service on a free port,
+    with a certificate file pair written into ``directory`` (as a deployment with
+    certificates from files has): what idle-memory measurements should start."""
+    import socket
+
+    from app.tls.certs import generate_self_signed
+
+    directory.mkdir(parents=True, exist_ok=True)
+    generate_self_signed(["mail.test.example"], directory / "cert.pem", directory / "key.pem")
+    ports = []
+    for _ in ALL_SERVICES:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+    blocks = "".join(
+        f"\n[listeners.local.{name}]\nenabled = true\nport = {port}\n"
+        for name, port in zip(ALL_SERVICES, ports, strict=True)
+    )
+    return (
+        '\n[listeners.local]\nips = ["127.0.0.1"]\n'
+        "[listeners.local.tls]\n"
+        f'certificates = [{{cert = "{directory / "cert.pem"}", key = "{directory / "key.pem"}"}}]\n'
+        + blocks
+    )

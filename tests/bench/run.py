@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.serverproc import ServerProcess, run_cli, write_config
+from tests.serverproc import ServerProcess, all_services_config, run_cli, write_config
 
 
 def rss_kib(pid: int) -> int:
@@ -23,8 +23,11 @@ def rss_kib(pid: int) -> int:
 
 
 def idle_rss(workdir: Path, profile: str) -> dict[str, Any]:
-    """RSS of ``pillarbox serve`` with one account, once it has started and settled."""
-    cfg = write_config(workdir / profile, f'profile = "{profile}"\n')
+    """RSS of ``pillarbox serve`` with one account and every service listening on
+    loopback, once it has started and settled."""
+    cfg = write_config(
+        workdir / profile, f'profile = "{profile}"\n' + all_services_config(workdir / profile)
+    )
     for args in (
         ["config", "domain", "add", "example.com"],
         ["config", "account", "add", "you", "you@example.com"],

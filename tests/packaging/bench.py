@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.serverproc import cli_env, write_config
+from tests.serverproc import all_services_config, cli_env, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTABLES = {
@@ -61,7 +61,9 @@ def start_time_s(exe: Path) -> float:
 
 
 def idle_rss(exe: Path, workdir: Path, profile: str) -> dict[str, Any]:
-    cfg = write_config(workdir / profile, f'profile = "{profile}"\n')
+    cfg = write_config(
+        workdir / profile, f'profile = "{profile}"\n' + all_services_config(workdir / profile)
+    )
     env = cli_env(cfg)
     for args in (
         ["config", "domain", "add", "example.com"],
