@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.imapload import KINDS, Endpoint, Load, fill
-from tests.mailserver import PASSWORD, setup_server, start
+from tests.mailserver import PASSWORD, MailServer, setup_server, start
 
 MESSAGES = 5000
 FILL_CONNECTIONS = 8
@@ -109,6 +109,18 @@ def settled_rss_mib(pid: int, samples: int = 6, interval: float = 0.5) -> float:
     return round(values[-1] / 1024, 1)
 
 
+def imaps_endpoint(server: MailServer) -> Endpoint:
+    """``you@example.org`` over the server's implicit-TLS IMAP port."""
+    return Endpoint(
+        "127.0.0.1",
+        server.ports["imaps"],
+        "you@example.org",
+        PASSWORD,
+        server.client_tls(),
+        starttls=False,
+    )
+
+
 def run(workdir: Path) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     server = start(
@@ -121,14 +133,7 @@ def run(workdir: Path) -> dict[str, Any]:
     try:
         assert server.proc is not None
         pid = server.proc.proc.pid
-        ep = Endpoint(
-            "127.0.0.1",
-            server.ports["imaps"],
-            "you@example.org",
-            PASSWORD,
-            server.client_tls(),
-            starttls=False,
-        )
+        ep = imaps_endpoint(server)
         idle_empty = settled_rss_mib(pid, samples=4)
         t0 = time.monotonic()
         out = asyncio.run(drive(ep, lambda: cpu_seconds(pid), "pillarbox"))

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import imap_bench, smtp_bench
-from tests.imapload import Endpoint
-from tests.mailserver import PASSWORD, setup_server, start
+from tests.mailserver import setup_server, start
 
 PROFILES = ("default", "lowmem")
 SMTP_CONNECTIONS = 32
@@ -78,14 +77,7 @@ def run_profile(workdir: Path, profile: str) -> dict[str, Any]:
             "max_rss_mib_during_load": round(sampler.max_kib / 1024, 1),
         }
         out["idle_rss_mib_after_smtp"] = imap_bench.settled_rss_mib(pid)
-        ep = Endpoint(
-            "127.0.0.1",
-            server.ports["imaps"],
-            "you@example.org",
-            PASSWORD,
-            server.client_tls(),
-            starttls=False,
-        )
+        ep = imap_bench.imaps_endpoint(server)
         t0 = time.monotonic()
         with RSSSampler(pid) as sampler:
             imap = asyncio.run(imap_bench.drive(ep, lambda: imap_bench.cpu_seconds(pid), profile))
