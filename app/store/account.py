@@ -511,12 +511,17 @@ class AccountStore:
         """UIDs of messages in the mailbox passing ``test`` (among ``within``), ascending.
 
         Metadata tests scan small rows and run on the loop thread (~1 ms for 5,000
-        messages); text tests (index lookups, verification of candidates by decoding
-        them) can take longer and run in the executor. Results are exact.
+        messages), and so do header keys the index answers alone
+        (:func:`app.store.fts.index_only`): queued in the executor behind body
+        searches they waited far longer than they take. Other text tests (verification
+        of candidates by decoding them) can take longer and run in the executor.
+        Results are exact.
         """
         self._check_open()
         root = self.files.root
-        if not isinstance(test, fts.TextTest | fts.HeaderTest):
+        if not isinstance(test, fts.TextTest | fts.HeaderTest) or (
+            fts.index_only(test) and not fts.any_unindexed(self._rconn)
+        ):
             return fts.select_uids(self._rconn, root, mailbox_id, test, within)
         return await self._run(self._pooled, fts.select_uids, root, mailbox_id, test, within)
 
