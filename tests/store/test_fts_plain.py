@@ -105,12 +105,16 @@ def _message(n: int, headers: bytes, body: bytes) -> bytes:
     return _HEAD + b"Message-ID: <p%d@example.org>\r\n" % n + headers + b"\r\n" + body
 
 
-async def test_sql_verification_equals_python(store: AccountStore) -> None:
+async def _deliver_cases(store: AccountStore) -> tuple[list[bytes], int, set[int]]:
+    """Deliver every case into Inbox: (messages, Inbox's id, all UIDs)."""
     datas = [_message(n, h, b) for n, (h, b) in enumerate(CASES)]
     for data in datas:
         await store.deliver("Inbox", data)
-    mailbox_id = store.mailbox("Inbox").id
-    everything = set(range(1, len(datas) + 1))
+    return datas, store.mailbox("Inbox").id, set(range(1, len(datas) + 1))
+
+
+async def test_sql_verification_equals_python(store: AccountStore) -> None:
+    datas, mailbox_id, everything = await _deliver_cases(store)
     with _conn(store) as conn:
         for needle in NEEDLES:
             expected = {uid for uid, d in enumerate(datas, 1) if _reference(d, needle)}
@@ -129,11 +133,7 @@ async def test_sql_verification_equals_python(store: AccountStore) -> None:
 
 
 async def test_sql_decides_plain_messages_only(store: AccountStore) -> None:
-    datas = [_message(n, h, b) for n, (h, b) in enumerate(CASES)]
-    for data in datas:
-        await store.deliver("Inbox", data)
-    mailbox_id = store.mailbox("Inbox").id
-    everything = set(range(1, len(datas) + 1))
+    datas, mailbox_id, everything = await _deliver_cases(store)
     with _conn(store) as conn:
         found, rest = fts._plain_matches(conn, mailbox_id, everything, b"quick")
     plain = {
