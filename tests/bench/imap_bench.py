@@ -13,7 +13,8 @@ delivered that command), which hangs the client.
 
 ``drive()`` is shared with the Dovecot comparison in ``tests/bench/peers.py``.
 
-Run: ``.venv/bin/python -m tests.bench.imap_bench`` (or ``make bench`` for every section).
+Run: ``.venv/bin/python -m tests.bench.imap_bench [PROFILE]`` (``default`` unless
+``lowmem`` is given; ``make bench`` runs every section).
 """
 
 import asyncio
@@ -121,12 +122,13 @@ def imaps_endpoint(server: MailServer) -> Endpoint:
     )
 
 
-def run(workdir: Path) -> dict[str, Any]:
+def run(workdir: Path, profile: str = "default") -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     server = start(
         setup_server(
             workdir,
             services=("imaps",),
+            top_config=f'profile = "{profile}"\n',
             extra_config="[tuning]\nmax_connections_per_ip = 100\n",
         )
     )
@@ -150,5 +152,5 @@ def run(workdir: Path) -> dict[str, Any]:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="pillarbox-imap-bench-") as tmp:
-        print(json.dumps(run(Path(tmp)), indent=2))
+        print(json.dumps(run(Path(tmp), *sys.argv[1:2]), indent=2))
         sys.stdout.flush()
