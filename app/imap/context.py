@@ -75,3 +75,8 @@ class CommandContext(Protocol):
         """Queue one untagged response (``b"* 3 FETCH (...)"`` without CRLF, or with
         literals embedded as rendered by ``app.imap.protocol``); written in order before
         the tagged reply."""
+
+    def untagged_block(self, data: bytes) -> None:
+        """Queue several untagged responses at once, each already ending in CRLF
+        (``b"* 1 FETCH (UID 1)\\r\\n* 2 FETCH (UID 2)\\r\\n"``); in order with
+        :meth:`untagged`."""

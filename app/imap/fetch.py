@@ -1,9 +1,14 @@
 """FETCH and UID FETCH (RFC 9051 6.4.5 and 7.5.2; RFC 3516 BINARY; RFC 7162 CONDSTORE/QRESYNC).
 
-:func:`cmd_fetch` resolves the message set against the session's view, loads
-message metadata in chunks of CHUNK (with the cached MIME tree only when an
+:func:`cmd_fetch` resolves the message set against the session's view. When only
+metadata is asked for (UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ: the resync
+every client runs on a whole folder), stored rows are read in blocks of BLOCK and
+turned straight into wire text with one format per command and flag lists
+rendered once per distinct flag set, queued one block at a time. Otherwise it
+loads message metadata in chunks of CHUNK (with the cached MIME tree only when an
 attribute needs it), marks messages ``\\Seen`` for non-PEEK body fetches in one
-store write per chunk, and emits one ``* n FETCH (...)`` per message.
+store write per chunk, and emits one ``* n FETCH (...)`` per message. Both ways
+give the same bytes.
 
 Memory: a response is handed to ``ctx.untagged`` whole, so ``BODY[]`` of a large
 message is built in memory (one message at a time). Partial fetches, headers and
@@ -18,7 +23,9 @@ import bisect
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from app.imap import protocol
 from app.imap.bodystructure import body, envelope
@@ -37,12 +44,14 @@ from app.imap.sections import (
 from app.message.envelope import Envelope
 from app.message.errors import StructureError
 from app.message.part import Part, parse
+from app.store.account import MetadataRow
 from app.store.errors import MessageGone
-from app.store.types import Flag, MessageInfo
+from app.store.types import Flag, MessageInfo, bits_to_flags, text_to_keywords
 
 log = logging.getLogger(__name__)
 
 CHUNK = 200  # messages per metadata read (the store answers <= 200 rows on the loop)
+BLOCK = 1000  # messages per metadata-only read, rendered and queued at once (~60 KiB)
 
 _SYSTEM_ORDER = (Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED, Flag.DELETED, Flag.DRAFT)
 _SIMPLE = frozenset(
@@ -64,20 +73,22 @@ def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> list[int]:
     uids = ctx.view.uids
     if numbers.saved:
         return sorted(set(ctx.searchres).intersection(uids))
-    out: set[int] = set()
+    parts: list[list[int]] = []
     if uid:
         largest = uids[-1] if uids else 0
         for r in numbers.ranges:
             low, high = r.bounds(largest)
-            out.update(uids[bisect.bisect_left(uids, low) : bisect.bisect_right(uids, high)])
-        return sorted(out)
-    n = len(uids)
-    for r in numbers.ranges:
-        low, high = r.bounds(n)
-        if low < 1 or high > n:
-            raise IMAPBad("message sequence number out of range")
-        out.update(uids[low - 1 : high])
-    return sorted(out)
+            parts.append(uids[bisect.bisect_left(uids, low) : bisect.bisect_right(uids, high)])
+    else:
+        n = len(uids)
+        for r in numbers.ranges:
+            low, high = r.bounds(n)
+            if low < 1 or high > n:
+                raise IMAPBad("message sequence number out of range")
+            parts.append(uids[low - 1 : high])
+    if len(parts) == 1:
+        return parts[0]  # one range of the view: already ascending, no duplicates
+    return sorted({u for part in parts for u in part})
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -85,8 +96,29 @@ def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> list[int]:
 
 def flags_value(msg: MessageInfo) -> bytes:
     """``(\\Seen kw)``: system flags in a fixed order, then keywords sorted."""
-    words = [f.value for f in _SYSTEM_ORDER if f in msg.flags] + sorted(msg.keywords)
+    return _flag_list(msg.flags, msg.keywords)
+
+
+def _flag_list(flags: frozenset[Flag], keywords: frozenset[str]) -> bytes:
+    words = [f.value for f in _SYSTEM_ORDER if f in flags] + sorted(keywords)
     return protocol.flag_list(words)
+
+
+def _row_flags_value(bits: int, keywords: str) -> bytes:
+    """:func:`flags_value` from the stored flag bit mask and keywords text."""
+    return _flag_list(bits_to_flags(bits), text_to_keywords(keywords))
+
+
+def _internal_date(received_us: int) -> bytes:
+    """INTERNALDATE from stored microseconds, as :class:`MessageInfo` converts them."""
+    return protocol.date_time(datetime.fromtimestamp(received_us / 1_000_000, UTC))
+
+
+def _seq_numbers(view: list[int], uids: Sequence[int]) -> dict[int, int]:
+    """Sequence number by UID for ``uids``, ascending UIDs all in ``view``."""
+    if len(uids) == len(view):  # every message: the usual ``1:*``
+        return dict(zip(view, range(1, len(view) + 1), strict=True))
+    return {u: bisect.bisect_left(view, u) + 1 for u in uids}
 
 
 def _section_name(a: FetchAtt) -> bytes:
@@ -129,6 +161,16 @@ def _needs_structure(a: FetchAtt) -> bool:
 _WHOLE = Section()  # BODY[]: the whole message
 METADATA_ONLY = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 
+# Metadata attribute -> its item as a format and the index of its value in the
+# (seq, uid, flags, size, modseq, date) tuple a row becomes.
+_ROW_ITEMS: dict[str, tuple[bytes, int]] = {
+    "UID": (b"UID %d", 1),
+    "FLAGS": (b"FLAGS %s", 2),
+    "RFC822.SIZE": (b"RFC822.SIZE %d", 3),
+    "MODSEQ": (b"MODSEQ (%d)", 4),
+    "INTERNALDATE": (b"INTERNALDATE %s", 5),
+}
+
 
 class _Fetcher:
     """Per-command state: what to send, and how."""
@@ -154,9 +196,10 @@ class _Fetcher:
         )
         self.send_flags = "FLAGS" in names
         # Attributes answered from the message row alone: the common "what changed"
-        # fetch of every client sync (FLAGS UID RFC822.SIZE ...) needs no I/O.
+        # fetch of every client sync (FLAGS UID RFC822.SIZE ...) takes the row path.
         self.metadata_only = names <= METADATA_ONLY
         self._flags_cache: dict[tuple[frozenset[Flag], frozenset[str]], bytes] = {}
+        self._row_flags: dict[tuple[int, str], bytes] = {}
 
     def flags(self, m: MessageInfo) -> bytes:
         """:func:`flags_value`, rendered once per distinct flag set in a command."""
@@ -166,23 +209,71 @@ class _Fetcher:
             value = self._flags_cache[key] = flags_value(m)
         return value
 
-    def _metadata_items(self, m: MessageInfo) -> list[bytes]:
-        items: list[bytes] = []
-        for a in self.atts:
-            name = a.name
-            if name == "UID":
-                items.append(b"UID %d" % m.uid)
-            elif name == "FLAGS":
-                items.append(b"FLAGS " + self.flags(m))
-            elif name == "INTERNALDATE":
-                items.append(b"INTERNALDATE " + protocol.date_time(m.received))
-            elif name == "RFC822.SIZE":
-                items.append(b"RFC822.SIZE %d" % m.size)
-            else:  # MODSEQ
-                items.append(b"MODSEQ (%d)" % m.modseq)
-        return items
-
     async def run(self, uids: Sequence[int]) -> None:
+        """Send the responses for ``uids`` (ascending, all in the view)."""
+        if self.metadata_only:
+            self._run_rows(uids)
+        else:
+            await self._run_messages(uids)
+
+    # Metadata only (the FLAGS UID RFC822.SIZE resync of every client): stored rows
+    # straight to wire text, one format per command, no MessageInfo per message.
+
+    def _run_rows(self, uids: Sequence[int]) -> None:
+        ctx = self.ctx
+        view = ctx.view
+        seqs = _seq_numbers(view.uids, uids)
+        line, pick = self._row_format()
+        for i in range(0, len(uids), BLOCK):
+            rows = ctx.store.message_metadata(
+                view.mailbox_id, uids[i : i + BLOCK], changed_since=self.cmd.changedsince
+            )
+            block = self._render_rows(rows, seqs, line, pick)
+            if block:
+                ctx.untagged_block(block)
+
+    def _row_format(self) -> tuple[bytes, Callable[[tuple[object, ...]], object]]:
+        """The response as a format, and the getter of its values from a row tuple.
+
+        Items in the order asked, MODSEQ appended and UID put first when implied
+        (the same rules as :meth:`_one`).
+        """
+        items = [_ROW_ITEMS[a.name] for a in self.atts]
+        if self.send_modseq and "MODSEQ" not in self.names:
+            items.append(_ROW_ITEMS["MODSEQ"])
+        if self.send_uid and "UID" not in self.names:
+            items.insert(0, _ROW_ITEMS["UID"])
+        line = b"* %d FETCH (" + b" ".join(f for f, _ in items) + b")\r\n"
+        return line, operator.itemgetter(0, *(i for _, i in items))
+
+    def _render_rows(
+        self,
+        rows: list[MetadataRow],
+        seqs: dict[int, int],
+        line: bytes,
+        pick: Callable[[tuple[object, ...]], object],
+    ) -> bytes:
+        """The responses for ``rows`` (skipping messages not in the view), CRLF ended."""
+        cache = self._row_flags
+        dates = "INTERNALDATE" in self.names
+        out: list[bytes] = []
+        append = out.append
+        for uid, bits, keywords, size, modseq, received in rows:
+            seq = seqs.get(uid)
+            if seq is None:
+                continue
+            key = (bits, keywords)
+            flags = cache.get(key)
+            if flags is None:
+                flags = cache[key] = _row_flags_value(bits, keywords)
+            date = _internal_date(received) if dates else b""
+            append(line % pick((seq, uid, flags, size, modseq, date)))
+        return b"".join(out)
+
+    # Everything else: message by message, with the MIME structure and content
+    # read as the attributes need.
+
+    async def _run_messages(self, uids: Sequence[int]) -> None:
         mbid = self.ctx.view.mailbox_id
         for i in range(0, len(uids), CHUNK):
             chunk = uids[i : i + CHUNK]
@@ -219,13 +310,10 @@ class _Fetcher:
         if i == len(view) or view[i] != m.uid:
             return
         seq = i + 1
-        if self.metadata_only:
-            items = self._metadata_items(m)
-        else:
-            try:
-                items = await self._items(m)
-            except MessageGone:
-                return  # expunged by another session while we were reading it
+        try:
+            items = await self._items(m)
+        except MessageGone:
+            return  # expunged by another session while we were reading it
         if seen_changed and not self.send_flags:
             items.append(b"FLAGS " + self.flags(m))
         # Only the MODSEQ and UID attributes render items starting "MODSEQ "/"UID ".

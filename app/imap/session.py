@@ -224,6 +224,11 @@ class Session:
         if len(self.out) > FLUSH_AT:
             self.io.flush()  # large FETCH: keep our own buffer small
 
+    def untagged_block(self, data: bytes) -> None:
+        self.out += data
+        if len(self.out) > FLUSH_AT:
+            self.io.flush()
+
     async def drain(self) -> None:
         """Flush and wait until the client reads (for handlers producing much output)."""
         await self.io.drain()

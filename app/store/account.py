@@ -9,6 +9,8 @@ connection of their own (WAL lets them run while the committer writes). Reads th
 can be large run in the executor on pooled connections: message listings of more
 than LOOP_READ_ROWS rows (building a row costs ~4 µs, 5,000 rows ~25 ms),
 ``changes_since``, and the content of file-backed messages.
+Bare metadata rows for FETCH (:meth:`AccountStore.message_metadata`, ~0.3 µs a
+row) are read on the loop thread in blocks.
 """
 
 import asyncio
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import apsw
 
@@ -114,6 +116,18 @@ def _build_messages(
         _message_from_row(r, str(r[15]) if with_structure else "")
         for r in conn.execute(sql, args).fetchall()
     ]
+
+
+# (uid, flags bit mask, keywords text, size, modseq, received µs) of one message.
+MetadataRow = tuple[int, int, str, int, int, int]
+
+_METADATA_SQL = (
+    "SELECT uid, flags, keywords, size, modseq, received FROM message WHERE mailbox_id = ?"
+)
+
+
+def _metadata_rows(conn: apsw.Connection, sql: str, args: list[Any]) -> list[MetadataRow]:
+    return cast(list[MetadataRow], conn.execute(sql, args).fetchall())
 
 
 def _shrink(conn: apsw.Connection) -> int:
@@ -481,6 +495,41 @@ class AccountStore:
         if ulist is not None and len(ulist) <= LOOP_READ_ROWS:
             return _build_messages(self._rconn, sql, args, with_structure)
         return await self._run(self._pooled_read, sql, args, with_structure)
+
+    def message_metadata(
+        self, mailbox_id: int, uids: Sequence[int], *, changed_since: int | None = None
+    ) -> list[MetadataRow]:
+        """:data:`MetadataRow` tuples of the given messages (ascending UIDs), in UID order.
+
+        The rows FETCH needs for flags, UIDs, sizes, modseqs and internal dates, without
+        building :class:`MessageInfo` objects: ~0.3 µs a row instead of ~4 µs. Read on
+        the loop thread: callers ask for blocks of about a thousand (~0.3 ms); in the
+        executor the read contends with the loop for the GIL on every row, which cost
+        twice the CPU under concurrent FETCHes. With ``changed_since``, only messages
+        whose modseq is above it (CHANGEDSINCE). UIDs that no longer exist are left out.
+        """
+        self._check_open()
+        if not uids:
+            return []
+        sql = _METADATA_SQL
+        args: list[Any] = [mailbox_id]
+        low, high = uids[0], uids[-1]
+        wanted: set[int] | None = None
+        if high - low < 2 * len(uids):  # dense: one index range, then drop the gaps
+            sql += " AND uid BETWEEN ? AND ?"
+            args += [low, high]
+            if high - low + 1 != len(uids):
+                wanted = set(uids)
+        else:
+            sql += " AND uid IN (SELECT value FROM json_each(?))"
+            args.append("[" + ",".join(map(str, uids)) + "]")
+        if changed_since is not None:
+            sql += " AND modseq > ?"
+            args.append(changed_since)
+        rows = _metadata_rows(self._rconn, sql + " ORDER BY uid", args)
+        if wanted is not None:
+            rows = [r for r in rows if r[0] in wanted]
+        return rows
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> list[MessageInfo]:
         """Messages added or changed after ``modseq`` (CONDSTORE CHANGEDSINCE).

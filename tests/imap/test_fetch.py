@@ -1,5 +1,6 @@
 """FETCH over a real AccountStore, through a stand-in CommandContext."""
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from app.imap import fetch as fetch_module
 from app.imap.commands import Fetch, FetchAtt
 from app.imap.context import MailboxView
 from app.imap.errors import IMAPBad, IMAPNo
 from app.imap.fetch import cmd_fetch
 from app.store import AccountStore, StoreRuntime
+from app.store.types import Flag
 from tests.imap.helpers import command
 
 
@@ -37,6 +40,10 @@ class Ctx:
 
     def untagged(self, line: bytes) -> None:
         self.lines.append(line)
+
+    def untagged_block(self, data: bytes) -> None:
+        assert data.endswith(b"\r\n")
+        self.lines.extend(data.split(b"\r\n")[:-1])
 
     async def refresh(self) -> None:
         """Make the view show every message now in the mailbox (as after NOOP)."""
@@ -318,3 +325,102 @@ async def test_unknown_attribute_is_bad(store: AccountStore) -> None:
     numbers = parse_fetch("a FETCH 1 UID").numbers
     with pytest.raises(IMAPBad):
         await cmd_fetch(ctx, Fetch("a", False, numbers, (FetchAtt("X-UNKNOWN"),)))
+
+
+# --- metadata-only FETCH: rows rendered directly must equal the general path ---------
+
+VARIED_COUNT = 450  # more than the store reads on the loop thread (LOOP_READ_ROWS)
+SYSTEM = (Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED, Flag.DELETED, Flag.DRAFT)
+KEYWORDS = ("$junk", "$forwarded", "work", "$label1")
+
+
+def varied_message(i: int) -> bytes:
+    return b"Subject: m%d\r\n\r\n" % i + b"x" * (i * 37 % 1500) + b"\r\n"
+
+
+async def varied_ctx(store: AccountStore) -> Ctx:
+    """A mailbox with mixed flags, keywords and sizes; some of the messages the view
+    shows are expunged in the store, and some in the store are not in the view yet."""
+
+    async def one(i: int) -> None:
+        flags = [f for b, f in enumerate(SYSTEM) if i * 7 % 32 & (1 << b)]
+        keywords = [k for b, k in enumerate(KEYWORDS) if i * 5 % 11 & (1 << b)]
+        received = datetime(2024, 1 + i % 12, 1 + i % 28, i % 24, i % 60, tzinfo=UTC)
+        await store.deliver(
+            "Inbox", varied_message(i), flags=flags, keywords=keywords, received=received
+        )
+
+    await asyncio.gather(*(one(i) for i in range(VARIED_COUNT)))
+    mb = store.mailbox("Inbox")
+    ctx = Ctx(store, MailboxView(mb.id, mb.name, mb.uidvalidity), condstore=True)
+    await ctx.refresh()
+    await store.set_flags(mb.id, range(1, VARIED_COUNT, 9), add=["$MDNSent", "\\Flagged"])
+    await store.set_flags(mb.id, range(3, VARIED_COUNT, 10), remove=["$junk"])
+    deleted = [m.uid for m in await store.messages(mb.id) if Flag.DELETED in m.flags]
+    await store.expunge(mb.id, deleted[::3])  # gone from the store, still in the view
+    await one(VARIED_COUNT)  # in the store, not in the view
+    return ctx
+
+
+async def both_paths(ctx: Ctx, text: str, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The responses of the row path; asserts the general path sends the same."""
+    with monkeypatch.context() as m:
+        m.setattr(fetch_module, "BLOCK", 7)  # several blocks, one of them short
+        rows = await fetch(ctx, text)
+    with monkeypatch.context() as m:
+        m.setattr(fetch_module, "METADATA_ONLY", frozenset())
+        general = await fetch(ctx, text)
+    assert rows == general
+    return rows
+
+
+METADATA_FETCHES = [
+    "a FETCH 1:* (FLAGS UID RFC822.SIZE)",
+    "a UID FETCH 1:* (FLAGS RFC822.SIZE)",
+    "a FETCH 1:* (UID FLAGS RFC822.SIZE MODSEQ)",
+    "a FETCH 1:* FAST",
+    "a FETCH 1:* (RFC822.SIZE RFC822.SIZE FLAGS)",
+    "a FETCH 1:50,60,200:* (FLAGS)",
+    "a FETCH 5,90,400 (FLAGS INTERNALDATE)",
+    "a UID FETCH 2:300 (FLAGS)",
+    "a UID FETCH 1,100,440:* (MODSEQ UID)",
+    "a UID FETCH 1:* (UID) (CHANGEDSINCE 100)",
+    "a FETCH 1:* (FLAGS) (CHANGEDSINCE 300)",
+    "a FETCH 2 (FLAGS UID)",
+]
+
+
+@pytest.mark.parametrize("text", METADATA_FETCHES)
+async def test_metadata_rows_match_general_path(
+    store: AccountStore, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    ctx = await varied_ctx(store)
+    lines = await both_paths(ctx, text, monkeypatch)
+    assert lines
+    assert all(b"MODSEQ (" in line for line in lines) == (
+        "CHANGEDSINCE" in text or "MODSEQ" in text
+    )
+
+
+async def test_metadata_rows_cover_the_varied_mailbox(
+    store: AccountStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = await varied_ctx(store)
+    lines = await both_paths(ctx, "a FETCH 1:* (FLAGS UID RFC822.SIZE)", monkeypatch)
+    present = {m.uid for m in await store.messages(ctx.view.mailbox_id)}
+    assert len(lines) == len(present & set(ctx.view.uids)) < len(ctx.view.uids)
+    joined = b"\n".join(lines)
+    for word in (b"\\Seen", b"\\Draft", b"$junk", b"$mdnsent", b"work", b"FLAGS ()"):
+        assert word in joined
+    assert b"FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft" in joined
+
+
+async def test_metadata_rows_with_qresync_and_saved_result(
+    store: AccountStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = await varied_ctx(store)
+    ctx.qresync = True
+    lines = await both_paths(ctx, "a UID FETCH 1:* (FLAGS)", monkeypatch)
+    assert all(b" MODSEQ (" in line for line in lines)
+    ctx.searchres = ctx.view.uids[::3]
+    assert len(await both_paths(ctx, "a FETCH $ (RFC822.SIZE)", monkeypatch)) > 100

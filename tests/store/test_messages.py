@@ -1,11 +1,13 @@
 """Flags, keywords, expunge, copy, move, CONDSTORE/QRESYNC state and exact counts."""
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from app.store import AccountStore, Flag, InvalidFlag, MessageGone, StoreRuntime, check_account
+from app.store.types import flags_to_bits, keywords_to_text
 from tests.store.conftest import message
 
 
@@ -187,3 +189,25 @@ async def test_reading_one_uid_gives_the_same_row_as_a_listing(
     assert await store.messages(a.mailbox_id, [b.uid + 100]) == []
     pair = await store.messages(a.mailbox_id, [b.uid, a.uid], with_structure=with_structure)
     assert [m.uid for m in pair] == [a.uid, b.uid]
+
+
+async def test_message_metadata_rows_agree_with_messages(store: AccountStore) -> None:
+    for n in range(40):
+        flags = {Flag.SEEN} if n % 2 else {Flag.FLAGGED, Flag.DRAFT}
+        await store.deliver("Inbox", message(n, 10 * n), flags=flags, keywords={f"k{n % 3}"})
+    mbid = store.mailbox("Inbox").id
+    await store.set_flags(mbid, [5, 6, 7], add=["\\Deleted"])
+    await store.expunge(mbid, [6])
+    changed = await store.set_flags(mbid, [30], add=["$Junk"])
+    by_uid = {m.uid: m for m in await store.messages(mbid)}
+    dense, gappy, sparse = list(range(1, 41)), [2, 3, 5, 6, 7, 9], [1, 20, 40]
+    for uids in (dense, gappy, sparse, [6], [7], []):
+        rows = store.message_metadata(mbid, uids)
+        expected = [by_uid[u] for u in uids if u in by_uid]
+        assert [r[0] for r in rows] == [m.uid for m in expected]
+        for (uid, bits, keywords, size, modseq, received), m in zip(rows, expected, strict=True):
+            assert (uid, size, modseq) == (m.uid, m.size, m.modseq)
+            assert (bits, keywords) == (flags_to_bits(m.flags), keywords_to_text(m.keywords))
+            assert datetime.fromtimestamp(received / 1_000_000, UTC) == m.received
+    since = changed.changed[0].modseq - 1
+    assert [r[0] for r in store.message_metadata(mbid, dense, changed_since=since)] == [30]
