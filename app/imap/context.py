@@ -61,6 +61,10 @@ class CommandContext(Protocol):
     def qresync(self) -> bool:
         """QRESYNC enabled (RFC 7162 3.2: VANISHED in UID FETCH, MODSEQ implied)."""
 
+    def is_recent(self, uid: int) -> bool:
+        """Whether the message is ``\\Recent`` in this session (RFC 3501 2.3.2); the
+        caller asks only in IMAP4rev1 sessions (IMAP4rev2 has no ``\\Recent``)."""
+
     def enable_condstore(self) -> None:
         """Mark CONDSTORE as enabled (RFC 7162 3.1: MODSEQ in FETCH, CHANGEDSINCE...)."""
 

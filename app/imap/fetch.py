@@ -99,14 +99,20 @@ def flags_value(msg: MessageInfo) -> bytes:
     return _flag_list(msg.flags, msg.keywords)
 
 
-def _flag_list(flags: frozenset[Flag], keywords: frozenset[str]) -> bytes:
-    words = [f.value for f in _SYSTEM_ORDER if f in flags] + sorted(keywords)
-    return protocol.flag_list(words)
+def _flag_list(flags: frozenset[Flag], keywords: frozenset[str], recent: bool = False) -> bytes:
+    words = [f.value for f in _SYSTEM_ORDER if f in flags]
+    if recent:  # IMAP4rev1 sessions only (RFC 3501 2.3.2); after the system flags
+        words.append("\\Recent")
+    return protocol.flag_list(words + sorted(keywords))
 
 
-def _row_flags_value(bits: int, keywords: str) -> bytes:
+def _never(uid: int) -> bool:
+    return False
+
+
+def _row_flags_value(bits: int, keywords: str, recent: bool = False) -> bytes:
     """:func:`flags_value` from the stored flag bit mask and keywords text."""
-    return _flag_list(bits_to_flags(bits), text_to_keywords(keywords))
+    return _flag_list(bits_to_flags(bits), text_to_keywords(keywords), recent)
 
 
 def _internal_date(received_us: int) -> bytes:
@@ -198,15 +204,18 @@ class _Fetcher:
         # Attributes answered from the message row alone: the common "what changed"
         # fetch of every client sync (FLAGS UID RFC822.SIZE ...) takes the row path.
         self.metadata_only = names <= METADATA_ONLY
-        self._flags_cache: dict[tuple[frozenset[Flag], frozenset[str]], bytes] = {}
-        self._row_flags: dict[tuple[int, str], bytes] = {}
+        self._flags_cache: dict[tuple[frozenset[Flag], frozenset[str], bool], bytes] = {}
+        self._row_flags: dict[tuple[int, str, bool], bytes] = {}
+        # \Recent exists in IMAP4rev1 only (RFC 9051 removed it).
+        self._recent: Callable[[int], bool] = _never if ctx.rev2 else ctx.is_recent
 
     def flags(self, m: MessageInfo) -> bytes:
         """:func:`flags_value`, rendered once per distinct flag set in a command."""
-        key = (m.flags, m.keywords)
+        recent = self._recent(m.uid)
+        key = (m.flags, m.keywords, recent)
         value = self._flags_cache.get(key)
         if value is None:
-            value = self._flags_cache[key] = flags_value(m)
+            value = self._flags_cache[key] = _flag_list(m.flags, m.keywords, recent)
         return value
 
     async def run(self, uids: Sequence[int]) -> None:
@@ -255,6 +264,7 @@ class _Fetcher:
     ) -> bytes:
         """The responses for ``rows`` (skipping messages not in the view), CRLF ended."""
         cache = self._row_flags
+        is_recent = self._recent
         dates = "INTERNALDATE" in self.names
         out: list[bytes] = []
         append = out.append
@@ -262,10 +272,10 @@ class _Fetcher:
             seq = seqs.get(uid)
             if seq is None:
                 continue
-            key = (bits, keywords)
+            key = (bits, keywords, is_recent(uid))
             flags = cache.get(key)
             if flags is None:
-                flags = cache[key] = _row_flags_value(bits, keywords)
+                flags = cache[key] = _row_flags_value(*key)
             date = _internal_date(received) if dates else b""
             append(line % pick((seq, uid, flags, size, modseq, date)))
         return b"".join(out)

@@ -12,8 +12,9 @@ at messages that can still match. Sequence sets, UID sets and the session keys
 
 Internal dates are compared by their UTC calendar day (the store keeps UTC);
 ``SENT*`` keys compare the Date header's day in its own zone (RFC 9051 6.4.4:
-"disregarding time and timezone"). Like mox, the server keeps no ``\\Recent``
-state: RECENT and NEW match nothing, OLD everything.
+"disregarding time and timezone"). RECENT, NEW and OLD (and ``\\Recent`` as a flag)
+use the session's ``\\Recent`` marks in IMAP4rev1 sessions (RFC 3501 6.4.4); with
+IMAP4rev2 enabled nothing is recent.
 """
 
 import bisect
@@ -109,7 +110,16 @@ class _Evaluator:
         if isinstance(key, SearchSet):
             return cand & set(resolve_uids(self.ctx, key.numbers, key.uid))
         if isinstance(key, SearchState):
-            return cand if key.name == "OLD" else set()
+            recent = self._recent(cand)
+            if key.name == "OLD":
+                return cand - recent
+            if key.name == "RECENT":
+                return recent
+            # NEW: recent and not \Seen (RFC 3501 6.4.4)
+            return await self._leaf(fts.FlagTest(_SEEN_BITS, False), recent)
+        if isinstance(key, SearchFlag) and key.flag.lower() == "\\recent":
+            recent = self._recent(cand)
+            return recent if key.present else cand - recent
         if isinstance(key, SearchDate) and key.field == "ON":
             # ON d: since d 00:00 and before d+1 00:00 (UTC days)
             since = await self._leaf(fts.ReceivedTest(False, _day_us(key.date)), cand)
@@ -119,6 +129,12 @@ class _Evaluator:
         if test is None:
             return set()
         return await self._leaf(test, cand)
+
+    def _recent(self, cand: set[int]) -> set[int]:
+        ctx = self.ctx
+        if ctx.rev2:
+            return set()
+        return {uid for uid in cand if ctx.is_recent(uid)}
 
     async def _leaf(self, test: fts.Test, cand: set[int]) -> set[int]:
         if not cand:
@@ -153,10 +169,11 @@ class _Evaluator:
         raise IMAPBad("unsupported search key")
 
 
+_SEEN_BITS = split_flags(["\\Seen"])[0]
+
+
 def _flag_test(key: SearchFlag) -> fts.Test | None:
     if key.flag.startswith("\\"):
-        if key.flag.lower() == "\\recent":
-            return None if key.present else fts.FlagTest(0, False)  # no \Recent kept
         try:
             bits, _ = split_flags([key.flag])
         except InvalidFlag:

@@ -31,6 +31,10 @@ class Ctx:
     qresync: bool = False
     searchres: list[int] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
+    recent: set[int] = field(default_factory=set)
+
+    def is_recent(self, uid: int) -> bool:
+        return uid in self.recent
 
     def enable_condstore(self) -> None:
         self.condstore = True

@@ -190,9 +190,27 @@ async def test_recent_for_rev1(imap_server: IMAPServer) -> None:
         r = Raw(imap_server)
         r.login()
         assert b"* 1 RECENT\r\n" in r.cmd("SELECT INBOX")
+        # RFC 3501 2.3.2: FETCH FLAGS shows it, by the row path and the general one.
+        assert b"* 1 FETCH (FLAGS (\\Recent))\r\n" in r.cmd("FETCH 1 FLAGS")
+        assert b"* 1 FETCH (FLAGS (\\Recent) UID 1 ENVELOPE (" in b"".join(
+            r.cmd("FETCH 1 (FLAGS UID ENVELOPE)")
+        )
+        # RFC 3501 6.4.4: RECENT, NEW (recent and unseen) and OLD.
+        assert b"* SEARCH 1\r\n" in r.cmd("SEARCH RECENT")
+        assert b"* SEARCH 1\r\n" in r.cmd("SEARCH NEW")
+        assert b"* SEARCH\r\n" in r.cmd("SEARCH OLD")
+        r.cmd("STORE 1 +FLAGS.SILENT (\\Seen)")
+        assert b"* SEARCH\r\n" in r.cmd("SEARCH NEW")
+        assert b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n" in r.cmd("FETCH 1 FLAGS")
         r2 = Raw(imap_server)
         r2.login()
         assert b"* 0 RECENT\r\n" in r2.cmd("SELECT INBOX")
+        assert b"* 1 FETCH (FLAGS (\\Seen))\r\n" in r2.cmd("FETCH 1 FLAGS")
+        assert b"* SEARCH\r\n" in r2.cmd("SEARCH RECENT")
+        assert b"* SEARCH 1\r\n" in r2.cmd("SEARCH OLD")
+        # IMAP4rev2 has no \\Recent.
+        r.cmd("ENABLE IMAP4rev2")
+        assert b"* 1 FETCH (FLAGS (\\Seen))\r\n" in r.cmd("FETCH 1 FLAGS")
         r.close()
         r2.close()
 
