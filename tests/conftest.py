@@ -201,14 +201,15 @@ def resolver(dns_server: LoopbackDNSServer) -> Resolver:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI every tool a test needs is installed: a skipped test there means a
-    feature went untested, so the run fails instead of passing quietly."""
+    """In CI every tool a test needs is installed: a skipped (or expected-to-fail) test
+    there means a feature went untested, so the run fails instead of passing quietly."""
     import os
 
     if not os.environ.get("CI"):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    stats = reporter.stats if reporter is not None else {}
+    skipped = [*stats.get("skipped", []), *stats.get("xfailed", [])]
     if skipped:
         for report in skipped:
             reporter.write_line(f"skipped in CI: {report.nodeid}: {report.longrepr}")
