@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests import postfix as postfix_conf
 from tests.bench.peer_common import (
     free_port,
     log,
@@ -23,32 +24,6 @@ from tests.bench.peer_common import (
 )
 
 NOBODY = 65534  # virtual(8) refuses uids below virtual_minimum_uid (100)
-
-MASTER_SERVICES = """\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
 
 
 class Postfix:
@@ -70,45 +45,20 @@ class Postfix:
         return "postfix " + r.stdout.strip()
 
     def _main_cf(self) -> str:
-        d = self.dir
-        return f"""\
-compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {d}/postfix.log
-maillog_file_prefixes = {d}
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = peer.localhost
-mydomain = localhost
-myorigin = $myhostname
-mydestination =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
+        extra = f"""\
 local_recipient_maps =
-biff = no
 append_dot_mydomain = no
-smtpd_banner = $myhostname ESMTP
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
 smtp_host_lookup = native
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_client_connection_count_limit = 100
 default_process_limit = 100
-virtual_mailbox_domains = {self.domain}
-virtual_mailbox_base = {d}/vmail
 virtual_mailbox_maps = static:maildir/
 virtual_uid_maps = static:{NOBODY}
 virtual_gid_maps = static:{NOBODY}
 """
+        return postfix_conf.main_cf(self.dir, self.domain, extra)
 
     def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, "-c", str(self.conf), *args], capture_output=True, text=True, timeout=60
-        )
+        return postfix_conf.run(self.binary, self.conf, *args)
 
     def start(self) -> None:
         d = self.dir
@@ -122,9 +72,7 @@ virtual_gid_maps = static:{NOBODY}
         os.chown(d / "data", pw.pw_uid, pw.pw_gid)
         os.chown(d / "vmail", NOBODY, NOBODY)
         (self.conf / "main.cf").write_text(self._main_cf())
-        (self.conf / "master.cf").write_text(
-            f"127.0.0.1:{self.port} inet n - n - - smtpd\n" + MASTER_SERVICES
-        )
+        (self.conf / "master.cf").write_text(postfix_conf.master_cf(self.port))
         r = self._postfix("start")
         if r.returncode != 0:
             raise RuntimeError(f"postfix start failed: {r.stdout}{r.stderr}\n{self.log_tail()}")

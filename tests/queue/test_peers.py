@@ -31,6 +31,7 @@ import pytest
 from app.dns.loopback import LoopbackDNSServer
 from app.queue.attempt import Timeouts
 from app.tls.certs import generate_self_signed
+from tests import postfix as postfix_conf
 from tests.mailserver import MailServer, free_port, start
 from tests.queue.servers import message, sender_server, submit, wait_count
 from tests.queue.test_tls_results import RealQueue, mx, route_to
@@ -77,32 +78,6 @@ def wait_files(directory: Path, n: int, timeout: float = 30) -> list[Path]:
 
 # --- a private Postfix ----------------------------------------------------------------
 
-MASTER_CF = """\
-{listen} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
 
 class Postfix:
     """A private Postfix receiving ``friend@<domain>`` into ``vmail/friend/``."""
@@ -118,43 +93,19 @@ class Postfix:
     def _main_cf(self) -> str:
         d = self.dir
         uid = pwd.getpwnam(NOBODY).pw_uid
-        return f"""\
-compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {d}/postfix.log
-maillog_file_prefixes = {d}
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = peer.localhost
-mydomain = localhost
-myorigin = $myhostname
-mydestination =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-biff = no
-smtpd_banner = $myhostname ESMTP
-smtpd_peername_lookup = no
+        extra = f"""\
 disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_tls_security_level = may
 smtpd_tls_chain_files = {d}/key.pem, {d}/cert.pem
 smtpd_tls_received_header = yes
-virtual_mailbox_domains = {self.domain}
-virtual_mailbox_base = {d}/vmail
 virtual_mailbox_maps = inline:{{ friend@{self.domain}=friend/ }}
 virtual_uid_maps = static:{uid}
 virtual_gid_maps = static:{uid}
 """
+        return postfix_conf.main_cf(d, self.domain, extra)
 
     def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, "-c", str(self.conf), *args], capture_output=True, text=True, timeout=60
-        )
+        return postfix_conf.run(self.binary, self.conf, *args)
 
     def start(self) -> "Postfix":
         d = self.dir
@@ -166,7 +117,7 @@ virtual_gid_maps = static:{uid}
         os.chown(d / "vmail", nobody.pw_uid, nobody.pw_gid)
         generate_self_signed(["mx." + self.domain], d / "cert.pem", d / "key.pem")
         (self.conf / "main.cf").write_text(self._main_cf())
-        (self.conf / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+        (self.conf / "master.cf").write_text(postfix_conf.master_cf(self.port))
         r = self._postfix("start")
         if r.returncode != 0:
             raise AssertionError(f"postfix start failed: {r.stdout}{r.stderr}\n{self.log()}")
