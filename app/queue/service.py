@@ -15,7 +15,6 @@ import functools
 import importlib
 import logging
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,40 +30,6 @@ log = logging.getLogger(__name__)
 MTASTS_REFRESH_S = 24 * 3600.0  # RFC 8461 10.2 suggests daily
 
 MAX_DUMP = 8 * 1024 * 1024  # the control socket answers in one line of <= 16 MiB
-
-
-@dataclass(frozen=True, slots=True)
-class _NoResult:
-    """Stand-in result when no attempt implementation is installed."""
-
-    address: str
-    ok: bool = False
-    permanent: bool = False
-    code: int = 0
-    secode: str = ""
-    text: str = "outgoing delivery is not available in this build"
-    remote_mta: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _NoAttempt:
-    recipients: tuple[_NoResult, ...]
-    tls_reports: tuple[Any, ...] = ()
-    dialed: tuple[str, ...] = ()
-    host: str = ""
-
-
-async def _no_attempt(resolver: Any, *, recipients: Any, **kw: Any) -> _NoAttempt:
-    return _NoAttempt(tuple(_NoResult(str(getattr(r, "address", r))) for r in recipients))
-
-
-def _attempt_module() -> Any | None:
-    try:
-        return importlib.import_module("app.queue.attempt")
-    except ModuleNotFoundError as e:
-        if e.name != "app.queue.attempt":
-            raise
-        return None
 
 
 def _filter(args: dict[str, Any]) -> Filter:
@@ -107,10 +72,6 @@ class QueueService:
             self.mtasts = importlib.import_module("app.queue.mtasts").MTASTSCache()
             attempt = self._deliver
         self._attempt: AttemptFn = attempt
-        # app.queue.attempt (the SMTP client, DANE, MX logic): imported by the first
-        # delivery, so a server that sends nothing does not keep it in memory.
-        self._mod_value: Any | None = None
-        self._mod_loaded = False
         self._store: QueueStore | None = None
         self._scheduler: Scheduler | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -188,25 +149,20 @@ class QueueService:
         except Exception:
             log.exception("sending pending failure dsns failed")
 
-    def _module(self) -> Any | None:
-        if not self._mod_loaded:
-            self._mod_value = _attempt_module()
-            self._mod_loaded = True
-        return self._mod_value
+    @staticmethod
+    def _module() -> Any:
+        """app.queue.attempt (the SMTP client, DANE, MX logic): imported by the first
+        delivery, so a server that sends nothing does not keep it in memory."""
+        return importlib.import_module("app.queue.attempt")
 
     async def _deliver(self, resolver: Any, **kw: Any) -> Any:
-        mod = self._module()
-        if mod is None:
-            return await _no_attempt(resolver, **kw)
-        return await mod.attempt(resolver, mtasts_cache=self.mtasts, **kw)
+        return await self._module().attempt(resolver, mtasts_cache=self.mtasts, **kw)
 
     def _make_transport(self, fields: dict[str, Any]) -> Any:
-        mod = self._module()
-        return mod.Transport(**fields) if mod is not None else fields
+        return self._module().Transport(**fields)
 
     def _make_recipient(self, address: str) -> Any:
-        mod = self._module()
-        return mod.Recipient(address) if mod is not None else address
+        return self._module().Recipient(address)
 
     # --- enqueue ----------------------------------------------------------------------
 
