@@ -28,24 +28,29 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 MallocTrim = Callable[[int], int]
 
 
-def find_malloc_trim() -> MallocTrim | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+def _libc_function(name: str, *argtypes: Any) -> Any | None:
+    """A C library function returning int, or None where the C library has none."""
     try:
-        libc = ctypes.CDLL(None)
-        fn = libc.malloc_trim
+        fn = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError, TypeError):
         return None
-    fn.argtypes = [ctypes.c_size_t]
+    fn.argtypes = list(argtypes)
     fn.restype = ctypes.c_int
+    return fn
+
+
+def find_malloc_trim() -> MallocTrim | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
     # ctypes.CDLL functions release the GIL while they run: trimming does not stop
     # other Python threads.
-    trim: MallocTrim = fn
+    trim: MallocTrim | None = _libc_function("malloc_trim", ctypes.c_size_t)
     return trim
 
 
@@ -106,15 +111,8 @@ def limit_malloc_arenas(count: int) -> bool:
     take turns on the GIL, so sharing arenas costs little contention. Call it before
     threads start; False where the C library has no ``mallopt`` (or count < 1).
     """
-    if count < 1:
-        return False
-    try:
-        fn = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return bool(fn(_M_ARENA_MAX, count))
+    fn = _libc_function("mallopt", ctypes.c_int, ctypes.c_int) if count >= 1 else None
+    return fn is not None and bool(fn(_M_ARENA_MAX, count))
 
 
 def freeze_startup_objects() -> None:
