@@ -15,6 +15,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 LAYER = {
     "app": 0,
     "app.log": 0,
+    "app.listening": 0,
     "app.metrics": 0,
     "app.services": 2,
     "app.message": 1,

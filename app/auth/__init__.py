@@ -15,7 +15,7 @@ Modules:
 * :mod:`app.auth.sasl` — sans-I/O server mechanisms with one event interface
   (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1/-256 and -PLUS), ``mechanisms_for``.
 * :mod:`app.auth.channelbinding` — ``tls-unique`` / ``tls-exporter`` for a live
-  TLS connection; call ``tls_exporter_available()`` once at start-up.
+  TLS connection; the first TLS 1.3 connection runs its self-test.
 * :mod:`app.auth.ratelimit` — failed-auth limits per IP class (mox's windows), the
   per-connection delay, and the fail2ban-friendly failure log line.
 

@@ -14,7 +14,8 @@ object behind the Python wrapper and accepted only if ``SSL_get_ex_data(p, 0)``
 (where CPython stores its object as app data) equals that object's address; the
 library is accepted only if its version equals :data:`ssl.OPENSSL_VERSION_NUMBER`.
 
-All of that is gated by a start-up self-test (:func:`tls_exporter_available`):
+All of that is gated by a self-test (:func:`tls_exporter_available`), run once by
+the first TLS 1.3 connection (about 5 ms):
 an in-memory TLS 1.3 handshake whose two ends must compute the same 32-byte
 exporter value. When any step fails the feature is off and TLS 1.3 connections
 get no channel binding (so no ``-PLUS`` mechanisms), which is safe. The self-test
@@ -247,7 +248,7 @@ class _Exporter:
 
 # The self-test's certificate and key. They only ever serve a handshake between two
 # in-memory ends of this process (never a socket), so being public is harmless; a
-# constant avoids generating a key, and loading the cryptography library, at start-up.
+# constant avoids generating a key, and loading the cryptography library, for it.
 _SELFTEST_CERT = b"""-----BEGIN CERTIFICATE-----
 MIIBJDCBy6ADAgECAgEBMAoGCCqGSM49BAMCMBsxGTAXBgNVBAMMEHNlbGZ0ZXN0
 LmludmFsaWQwIBcNMjYwMTAxMDAwMDAwWhgPMjEyNjAxMDEwMDAwMDBaMBsxGTAX
@@ -410,8 +411,9 @@ def channel_binding_for(sslobj: ssl.SSLObject | ssl.SSLSocket) -> ChannelBinding
 
     ``tls-exporter`` for TLS 1.3 (when the self-test passed), ``tls-unique`` for
     TLS 1.2 and older, None otherwise (never ``tls-unique`` on TLS 1.3, RFC 9266 §3).
-    The first TLS 1.3 call runs the self-test (a few ms, writes a temporary key);
-    call :func:`tls_exporter_available` at start-up so it does not run on the loop.
+    The first TLS 1.3 call runs the self-test (about 5 ms, once per process, on the
+    caller's thread: a server's protocol code loads with its first connection, and an
+    idle server should not hold OpenSSL's handshake state for it).
     """
     version = sslobj.version()
     if version is None:

@@ -24,10 +24,9 @@ from app.imap.commands import Append
 from app.imap.errors import IMAPBad, IMAPError, IMAPNo
 from app.imap.parser import AppendBegin
 from app.imap.session import Reply, Session, State
+from app.imap.spool import SPOOL_PREFIX
 from app.store import Delivered, MailboxNotFound, QuotaExceeded
 from app.store.types import Flag
-
-SPOOL_PREFIX = "imap-append-"
 
 
 @dataclass
@@ -159,15 +158,3 @@ async def append(s: Session, cmd: Append) -> Reply:
             abort(s)
     mb = s.store.mailbox_by_id(done[0].mailbox_id)
     return Reply("APPEND done", p.appenduid(mb.uidvalidity, [d.uid for d in done]))
-
-
-def remove_stale_spools(directory: Path) -> int:
-    """Remove spool files left by a crash (server start); returns how many."""
-    n = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in directory.iterdir():
-            if entry.name.startswith(SPOOL_PREFIX):
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-                    n += 1
-    return n

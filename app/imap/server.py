@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 RECV_BUFFER = 64 * 1024
 PAUSE_READING_AT = 256 * 1024
 IDLE_TIMEOUT_S = 30 * 60.0  # RFC 2177 3: at least 29 minutes
-TLS_HANDSHAKE_TIMEOUT_S = 30.0
 MAX_LINE = 64 * 1024  # UID sets from real clients exceed a few KiB
 
 
@@ -92,47 +91,33 @@ def shared_state(services: Services) -> SharedState:
     return state
 
 
-class Listening(asyncio.AbstractServer):
-    """A listening socket plus the sessions it accepted; ``close`` ends them too."""
+class Listening:
+    """The connections of one IMAP service on one listener: the sessions it accepted,
+    which ``close`` ends (an :class:`app.listening.ConnectionStack`)."""
 
     def __init__(
-        self, services: Services, name: str, listener: Listener, implicit_tls: bool
+        self,
+        services: Services,
+        name: str,
+        listener: Listener,
+        implicit_tls: bool,
+        tls_handshake_timeout: float,
     ) -> None:
         self.services = services
+        self.tls_handshake_timeout = tls_handshake_timeout  # for STARTTLS
         self.name = name
         self.listener = listener
         self.implicit_tls = implicit_tls
         self.shared = shared_state(services)
         self.sessions: set[Connection] = set()
         self.recv = memoryview(bytearray(RECV_BUFFER))
-        self.server: asyncio.Server | None = None
 
     def protocol(self) -> "IMAPProtocol":
         return IMAPProtocol(self)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
         for conn in list(self.sessions):
             conn.shutdown("server shutting down")
-
-    async def wait_closed(self) -> None:
-        if self.server is not None:
-            await self.server.wait_closed()
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop() if self.server is None else self.server.get_loop()
-
-    def is_serving(self) -> bool:
-        return self.server is not None and self.server.is_serving()
-
-    async def start_serving(self) -> None:
-        if self.server is not None:
-            await self.server.start_serving()
-
-    async def serve_forever(self) -> None:
-        if self.server is not None:
-            await self.server.serve_forever()
 
 
 class IMAPProtocol(asyncio.BufferedProtocol):
@@ -578,7 +563,7 @@ class Connection:
                 self.protocol,
                 store.context,
                 server_side=True,
-                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S,
+                ssl_handshake_timeout=self.listening.tls_handshake_timeout,
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as e:
             self.log.info("starttls handshake failed", extra={"err": str(e)})
@@ -611,39 +596,3 @@ class Connection:
             return
         s.write(p.tagged(cmd.tag, p.Status.OK, "begin TLS now"))
         await self.start_tls()
-
-
-async def start_listener(
-    services: Services, name: str, listener: Listener, service: str, *, port: int | None = None
-) -> list[asyncio.AbstractServer]:
-    """Listen for ``service`` (``imap`` or ``imaps``) on every IP of ``listener``.
-
-    ``port`` overrides the configured port (tests pass 0 for an ephemeral one).
-    """
-    implicit = service == "imaps"
-    ctx = None
-    if implicit:
-        certs = services.certs.get(name)
-        if certs is None:
-            raise OSError(0, f"listener {name}: imaps needs TLS certificates")
-        ctx = certs.context
-    if port is None:
-        port = listener.port(service)
-    out: list[asyncio.AbstractServer] = []
-    loop = asyncio.get_running_loop()
-    for ip in listener.ips:
-        lst = Listening(services, name, listener, implicit)
-        if ctx is None:
-            lst.server = await loop.create_server(lst.protocol, ip, port)
-        else:
-            lst.server = await loop.create_server(
-                lst.protocol, ip, port, ssl=ctx, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S
-            )
-        out.append(lst)
-        for sock in lst.server.sockets or ():
-            host, bound_port = sock.getsockname()[:2]
-            log.info(
-                "listening",
-                extra={"service": service, "listener": name, "address": f"{host}:{bound_port}"},
-            )
-    return out

@@ -1,33 +1,60 @@
 """IMAP service registration: ``imap`` (143, STARTTLS) and ``imaps`` (993, implicit TLS).
 
-``app.serve`` calls the starters for every listener that enables the service.
-The first start of a server also runs the TLS 1.3 channel-binding self-test in a
-thread (so ``-PLUS`` mechanisms can be offered without blocking the loop later)
-and removes APPEND spool files a crash may have left behind.
+``app.serve`` calls the starters for every listener that enables the service. The
+ports open at start-up; the IMAP session code loads with the first connection (see
+:mod:`app.listening`). The first start of a server also removes APPEND spool files
+a crash may have left behind.
 """
 
 import asyncio
 import logging
 
-from app.auth.channelbinding import tls_exporter_available
 from app.config.static import Listener
-from app.imap import cmd_append
-from app.imap.server import shared_state, start_listener
+from app.imap.spool import remove_stale_spools
+from app.listening import ConnectionStack, LazyListener
 from app.services import Services
 
 log = logging.getLogger(__name__)
 
+TLS_HANDSHAKE_TIMEOUT_S = 30.0  # implicit TLS and STARTTLS
+
 
 async def prepare(services: Services) -> None:
-    """Once per server: channel-binding self-test, stale spool removal."""
-    shared = shared_state(services)
-    if shared.prepared:
+    """Once per server: stale spool removal (never again while sessions spool)."""
+    if services.protocol_state.get("imap.prepared"):
         return
-    shared.prepared = True
-    shared.channel_binding = await asyncio.to_thread(tls_exporter_available)
-    removed = await asyncio.to_thread(cmd_append.remove_stale_spools, services.data_dir / "tmp")
+    services.protocol_state["imap.prepared"] = True
+    removed = await asyncio.to_thread(remove_stale_spools, services.data_dir / "tmp")
     if removed:
         log.info("removed stale imap spool files", extra={"count": removed})
+
+
+async def start_listener(
+    services: Services, name: str, listener: Listener, service: str, *, port: int | None = None
+) -> list[asyncio.AbstractServer]:
+    """Listen for ``service`` (``imap`` or ``imaps``) on every IP of ``listener``.
+
+    ``port`` overrides the configured port (tests pass 0 for an ephemeral one).
+    """
+    implicit = service == "imaps"
+    tls: dict[str, object] = {}
+    if implicit:
+        certs = services.certs.get(name)
+        if certs is None:
+            raise OSError(0, f"listener {name}: imaps needs TLS certificates")
+        tls = {"ssl": certs.context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
+    if port is None:
+        port = listener.port(service)
+
+    def build() -> ConnectionStack:
+        from app.imap.server import Listening
+
+        return Listening(services, name, listener, implicit, TLS_HANDSHAKE_TIMEOUT_S)
+
+    listening = LazyListener(service, name, build)
+    for ip in listener.ips:
+        await listening.listen(ip, port, **tls)
+    return [listening]
 
 
 async def start_imap(

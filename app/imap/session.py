@@ -88,8 +88,6 @@ class SharedState:
     # (account, mailbox id) -> lowest UID not yet seen as \Recent by any session.
     recent_marks: dict[tuple[str, int], int] = field(default_factory=dict)
     next_cid: int = 0
-    channel_binding: bool = False  # tls-exporter self-test result (TLS 1.3)
-    prepared: bool = False  # start-up work done (see app.imap.service)
 
     def new_cid(self) -> str:
         self.next_cid += 1

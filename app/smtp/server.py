@@ -44,6 +44,21 @@ class Endpoint:
     checker: Checker | None = None  # message authentication, for delivery (port 25)
 
 
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """The connections of one SMTP service on one listener
+    (an :class:`app.listening.ConnectionStack`)."""
+
+    services: Services
+    endpoint: Endpoint
+
+    def protocol(self) -> "SMTPConnection":
+        return SMTPConnection(self.services, self.endpoint)
+
+    def close(self) -> None:
+        """Nothing to end: open sessions finish within the server's shutdown grace."""
+
+
 def mechanisms(tls: bool, binding: bool, without_tls: bool = False) -> list[str]:
     """SASL mechanisms to offer; PLAIN and LOGIN need TLS unless the listener allows
     password logins without it."""

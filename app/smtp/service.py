@@ -1,16 +1,14 @@
-"""SMTP services for the server: delivery (25), submission (587), submissions (465)."""
+"""SMTP services for the server: delivery (25), submission (587), submissions (465).
+
+The ports open at start-up; the SMTP session code and the message checks of port
+25 load with the first connection (see :mod:`app.listening`).
+"""
 
 import asyncio
-import logging
-import socket
 
-from app.auth.channelbinding import tls_exporter_available
 from app.config.static import Listener
-from app.delivery.checks import Checker
+from app.listening import ConnectionStack, LazyListener
 from app.services import Services
-from app.smtp.server import Endpoint, SMTPConnection
-
-log = logging.getLogger(__name__)
 
 
 async def _start(
@@ -21,47 +19,41 @@ async def _start(
     implicit = kind == "submissions"
     if implicit and tls is None:
         raise OSError(f"listener {name}: submissions needs TLS certificates")
-    # The channel-binding self-test does a TLS handshake: run it once, off the loop.
-    await asyncio.to_thread(tls_exporter_available)
     (svc.data_dir / "tmp").mkdir(exist_ok=True)
     hostname = lst.hostname or svc.config.hostname
-    checks = svc.config.checks
-    checker = Checker(
-        svc.resolver,
-        hostname,
-        list(checks.dnsbl_zones),
-        str(checks.dmarc_method),
-        checks.dkim_max_verify_size,
-        svc.cpu_executor,
-    )
-    endpoint = Endpoint(
-        name,
-        lst,
-        hostname,
-        submission=kind != "smtp",
-        implicit_tls=implicit,
-        tls=tls,
-        checker=checker if kind == "smtp" else None,
-    )
-    loop = asyncio.get_running_loop()
-    servers: list[asyncio.AbstractServer] = []
-    for ip in lst.ips:
-        server = await loop.create_server(
-            lambda: SMTPConnection(svc, endpoint),
-            host=ip,
-            port=lst.port(kind),
-            ssl=tls if implicit else None,
-            reuse_address=True,
-            backlog=512,
-            family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
-        )
-        for s in server.sockets:
-            host, port = s.getsockname()[:2]
-            log.info(
-                "listening", extra={"service": kind, "listener": name, "address": f"{host}:{port}"}
+
+    def build() -> ConnectionStack:
+        from app.delivery.checks import Checker
+        from app.smtp.server import Endpoint, Stack
+
+        checker = None
+        if kind == "smtp":
+            checks = svc.config.checks
+            checker = Checker(
+                svc.resolver,
+                hostname,
+                list(checks.dnsbl_zones),
+                str(checks.dmarc_method),
+                checks.dkim_max_verify_size,
+                svc.cpu_executor,
             )
-        servers.append(server)
-    return servers
+        endpoint = Endpoint(
+            name,
+            lst,
+            hostname,
+            submission=kind != "smtp",
+            implicit_tls=implicit,
+            tls=tls,
+            checker=checker,
+        )
+        return Stack(svc, endpoint)
+
+    listening = LazyListener(kind, name, build)
+    for ip in lst.ips:
+        await listening.listen(
+            ip, lst.port(kind), ssl=tls if implicit else None, reuse_address=True, backlog=512
+        )
+    return [listening]
 
 
 async def start_smtp(svc: Services, name: str, lst: Listener) -> list[asyncio.AbstractServer]:

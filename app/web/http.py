@@ -42,6 +42,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from app.metrics import Metrics
+from app.web.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,6 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FIELD_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET_BAD = re.compile(r"[\x00-\x20\x7f-\xff]")
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Size limits and timeouts of one HTTP server."""
-
-    max_request_line: int = 8 * 1024
-    max_header_bytes: int = 32 * 1024
-    max_headers: int = 100
-    max_body: int = 1024 * 1024
-    read_timeout: float = 30.0
-    idle_timeout: float = 60.0
-    write_timeout: float = 60.0
-    handler_timeout: float = 60.0
-    tls_handshake_timeout: float = 15.0
 
 
 class HTTPError(Exception):
@@ -447,15 +433,25 @@ class HTTPServer:
         self, host: str, port: int, ssl_context: ssl.SSLContext | None = None
     ) -> asyncio.Server:
         """Listen on ``host``:``port`` (0 picks a free port)."""
-        return await asyncio.start_server(
-            self.handle,
+        return await asyncio.get_running_loop().create_server(
+            self.protocol,
             host,
             port,
             ssl=ssl_context,
             ssl_handshake_timeout=self.limits.tls_handshake_timeout if ssl_context else None,
-            limit=max(self.limits.max_request_line, self.limits.max_header_bytes) + 2,
             reuse_address=True,
         )
+
+    def protocol(self) -> asyncio.StreamReaderProtocol:
+        """The protocol of one accepted connection, served by :meth:`handle` (what
+        ``asyncio.start_server`` builds, for listeners opened elsewhere)."""
+        loop = asyncio.get_running_loop()
+        limit = max(self.limits.max_request_line, self.limits.max_header_bytes) + 2
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        return asyncio.StreamReaderProtocol(reader, self.handle, loop=loop)
+
+    def close(self) -> None:
+        """Nothing to end: a connection finishes its request, bounded by the timeouts."""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection: requests until close, error or timeout."""

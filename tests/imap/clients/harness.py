@@ -16,7 +16,8 @@ import pytest
 
 from app.config.static import parse
 from app.imap import service
-from app.imap.server import Listening, start_listener
+from app.imap.service import start_listener
+from app.listening import LazyListener
 from app.serve import Server
 from app.services import Services
 from app.store import AccountStore, admincmds
@@ -37,7 +38,7 @@ class IMAPServer:
     port: int
     tls_port: int
     directory: Path
-    listeners: list[Listening] = field(default_factory=list)
+    listeners: list[LazyListener] = field(default_factory=list)
 
     @property
     def services(self) -> Services:
@@ -98,8 +99,8 @@ async def start_server(directory: Path, extra: str = "") -> IMAPServer:
     plain = await start_listener(svc, "local", lst, "imap", port=0)
     tls = await start_listener(svc, "local", lst, "imaps", port=0)
     server.servers += plain + tls
-    listeners = [x for x in plain + tls if isinstance(x, Listening)]
-    ports = [x.server.sockets[0].getsockname()[1] for x in listeners if x.server is not None]
+    listeners = [x for x in plain + tls if isinstance(x, LazyListener)]
+    ports = [x.sockets[0].getsockname()[1] for x in listeners]
     return IMAPServer(server, ports[0], ports[1], directory, listeners)
 
 
