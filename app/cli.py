@@ -101,7 +101,15 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def _defer_openssl() -> None:
+    """Servers load OpenSSL with their first TLS connection (see app.tls.lazyssl)."""
+    from app.tls.lazyssl import import_asyncio_without_ssl
+
+    import_asyncio_without_ssl()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _defer_openssl()
     from app import log as applog
     from app.serve import serve
 
@@ -111,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_localserve(args: argparse.Namespace) -> int:
+    _defer_openssl()
     from app import log as applog
     from app.config.static import load
     from app.ops import localserve

@@ -34,6 +34,13 @@ class ConnectionStack(Protocol):
         """The listener is closing: end the sessions that must not outlive it."""
 
 
+class ServerTLS(Protocol):
+    """A server TLS context built on first use (:class:`app.tls.certs.OnDemandContext`)."""
+
+    def load(self) -> object:
+        """Build the context now (and load OpenSSL)."""
+
+
 class LazyListener(asyncio.AbstractServer):
     """The listening sockets of one service on one listener (one per IP address).
 
@@ -47,6 +54,7 @@ class LazyListener(asyncio.AbstractServer):
         self.listener = listener
         self._build = build
         self._stack: ConnectionStack | None = None
+        self._tls: ServerTLS | None = None
         self.servers: list[asyncio.Server] = []
 
     @property
@@ -60,11 +68,20 @@ class LazyListener(asyncio.AbstractServer):
         return self._stack
 
     def protocol(self) -> asyncio.BaseProtocol:
+        if self._tls is not None:
+            # asyncio makes the protocol first, then wraps the connection in TLS.
+            self._tls.load()
         return self.stack().protocol()
 
-    async def listen(self, host: str, port: int, **kwargs: Any) -> asyncio.Server:
-        """Open one listening socket (``kwargs`` as for ``loop.create_server``) and log it."""
+    async def listen(
+        self, host: str, port: int, *, tls: ServerTLS | None = None, **kwargs: Any
+    ) -> asyncio.Server:
+        """Open one listening socket and log it. With ``tls``, connections start with
+        a TLS handshake; ``kwargs`` are those of ``loop.create_server``."""
         kwargs.setdefault("family", socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if tls is not None:
+            self._tls = tls
+            kwargs["ssl"] = tls
         loop = asyncio.get_running_loop()
         server = await loop.create_server(self.protocol, host, port, **kwargs)
         self.servers.append(server)

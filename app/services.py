@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from app.auth.base import AuthError
 from app.auth.connlimit import ConnectionLimiter
-from app.auth.credentials import Credentials
 from app.auth.ratelimit import FailedAuthLimiter
 from app.config.dynamic import Dynamic
 from app.config.static import Config
@@ -29,6 +28,7 @@ from app.store.reports import Evaluation, ReportsDB, TLSRecord
 from app.tls.certs import CertStore
 
 if TYPE_CHECKING:  # app.queue is a layer above; only the type is needed here
+    from app.auth.credentials import Credentials
     from app.queue.service import QueueService
 
 
@@ -79,7 +79,7 @@ class Services:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.admin_executor, fn, self.admin)
 
-    async def credentials(self, account: str | None) -> Credentials | None:
+    async def credentials(self, account: str | None) -> "Credentials | None":
         """The stored credentials of ``account``; None when unknown or unreadable (logged),
         which a login treats like a wrong password."""
         if account is None:
@@ -87,6 +87,8 @@ class Services:
         text = await self.admin_call(lambda db: db.credentials(account))
         if text is None:
             return None
+        from app.auth.credentials import Credentials  # with hashlib: on the first login
+
         try:
             return Credentials.from_json(text)
         except AuthError as e:

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from app.tls.certs import generate_self_signed
 from tests.serverproc import cli_env, run_cli, write_config
 
 HEAVY = (
@@ -27,6 +28,13 @@ HEAVY = (
     "plistlib",
     "importlib.metadata",
     "tempfile",
+    # OpenSSL (about 4.5 MiB): with the first TLS connection, hash or login.
+    "ssl",
+    "_ssl",
+    "hashlib",
+    "_hashlib",
+    "hmac",
+    "secrets",
 )
 # The code behind the ports: loaded by the first connection to each.
 STACKS = ("app.smtp.server", "app.delivery.checks", "app.imap.server", "app.web.routes")
@@ -35,13 +43,20 @@ CHILD = textwrap.dedent(
     """
     import json, logging, os, signal, socket, sys, threading
 
-    GREETING = {"smtp": b"220 ", "submission": b"220 ", "imap": b"* OK", "admin_http": b"HTTP/"}
+    GREETING = {
+        "smtp": b"220 ", "submission": b"220 ", "imap": b"* OK", "imaps": b"* OK",
+        "admin_http": b"HTTP/",
+    }
     ports = {}
 
     def visit():
         for service, address in ports.items():
             host, port = address.rsplit(":", 1)
             with socket.create_connection((host, int(port)), timeout=30) as s:
+                if service == "imaps":  # the server builds its TLS context now
+                    import ssl
+                    ctx = ssl.create_default_context(cafile=os.environ["TEST_CA"])
+                    s = ctx.wrap_socket(s, server_hostname="mail.test.example")
                 if service == "admin_http":
                     s.sendall(b"GET /no-such-page HTTP/1.0\\r\\n\\r\\n")
                 reply = s.recv(100)
@@ -80,9 +95,13 @@ def test_serve_starts_without_heavy_modules(tmp_path: Path) -> None:
         smtp = { enabled = true, port = 0 }
         submission = { enabled = true, port = 0 }
         imap = { enabled = true, port = 0 }
+        imaps = { enabled = true, port = 0 }
         admin_http = { enabled = true, port = 0 }
+        [listeners.local.tls]
+        certificates = [{ cert = "cert.pem", key = "key.pem" }]
         """
     )
+    generate_self_signed(["mail.test.example"], tmp_path / "cert.pem", tmp_path / "key.pem")
     cfg = write_config(tmp_path, listeners)
     for args in (
         ["config", "domain", "add", "example.com"],
@@ -90,8 +109,9 @@ def test_serve_starts_without_heavy_modules(tmp_path: Path) -> None:
     ):
         r = run_cli(args, config=cfg)
         assert r.returncode == 0, r.stderr
+    env = cli_env(cfg) | {"TEST_CA": str(tmp_path / "cert.pem")}
     p = subprocess.run(
-        [sys.executable, "-c", CHILD], env=cli_env(cfg), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120
     )
     modules = _modules(p.stdout + p.stderr, "MODULES")
     loaded = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
@@ -105,6 +125,7 @@ def test_serve_starts_without_heavy_modules(tmp_path: Path) -> None:
     assert sorted(greetings) == [
         ["admin_http", True],
         ["imap", True],
+        ["imaps", True],
         ["smtp", True],
         ["submission", True],
     ]

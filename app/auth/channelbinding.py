@@ -32,10 +32,10 @@ import re
 import ssl
 import struct
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.auth.base import TLS_EXPORTER, TLS_UNIQUE, ChannelBinding
+from app.tls.certs import memory_files
 
 log = logging.getLogger(__name__)
 
@@ -267,30 +267,6 @@ y6GWGdUzXBhrf/1b3KkFS7vnRBoG95B1nHMx6sZCf/8HCzXzJHTYqu1l
 """
 
 
-@contextlib.contextmanager
-def _selftest_files() -> Iterator[tuple[str, str]]:
-    """Paths of the self-test certificate and key, for ``load_cert_chain``: memory
-    files on Linux, a private temporary directory elsewhere."""
-    if hasattr(os, "memfd_create"):
-        fds = [os.memfd_create(n) for n in ("selftest-cert", "selftest-key")]
-        try:
-            for fd, data in zip(fds, (_SELFTEST_CERT, _SELFTEST_KEY), strict=True):
-                os.write(fd, data)
-            yield f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}"
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="pillarbox-cb-") as d:
-        paths = (os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
-        for path, data in zip(paths, (_SELFTEST_CERT, _SELFTEST_KEY), strict=True):
-            with open(path, "wb") as f:
-                f.write(data)
-        yield paths
-
-
 def write_self_signed_cert(directory: str) -> tuple[str, str]:
     """Write a throwaway self-signed EC certificate and key; return their paths."""
     from cryptography import x509
@@ -374,7 +350,7 @@ def _exporter() -> _Exporter | None:
         log.info("tls-exporter unavailable", extra={"why": "libssl not found"})
         return None
     try:
-        with _selftest_files() as (certfile, keyfile):
+        with memory_files([_SELFTEST_CERT, _SELFTEST_KEY]) as (certfile, keyfile):
             client, server = memory_tls_pair(certfile, keyfile, version=ssl.TLSVersion.TLSv1_3)
         ci, si = _inner(client), _inner(server)
         if ci is None or si is None:

@@ -8,6 +8,7 @@ a crash may have left behind.
 
 import asyncio
 import logging
+from typing import Any
 
 from app.config.static import Listener
 from app.imap.spool import remove_stale_spools
@@ -37,12 +38,12 @@ async def start_listener(
     ``port`` overrides the configured port (tests pass 0 for an ephemeral one).
     """
     implicit = service == "imaps"
-    tls: dict[str, object] = {}
+    tls: dict[str, Any] = {}
     if implicit:
         certs = services.certs.get(name)
         if certs is None:
             raise OSError(0, f"listener {name}: imaps needs TLS certificates")
-        tls = {"ssl": certs.context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
+        tls = {"tls": certs.on_demand(), "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
     if port is None:
         port = listener.port(service)
 

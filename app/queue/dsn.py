@@ -11,7 +11,7 @@ Composition is pure (no I/O): the queue service signs and stores the result.
 """
 
 import enum
-import secrets
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,7 +172,7 @@ def compose(report: Report, *, now: datetime, message_id_domain: str, boundary: 
     )
     failed = any(r.action is Action.FAILED for r in report.recipients)
     subject = "mail delivery failed" if failed else "mail delivery delayed"
-    boundary = boundary or "dsn-" + secrets.token_hex(12)
+    boundary = boundary or "dsn-" + os.urandom(12).hex()
     status_type = "message/global-delivery-status" if utf8 else "message/delivery-status"
     headers_type = "message/global-headers" if utf8 else "text/rfc822-headers"
     head = (
@@ -180,7 +180,7 @@ def compose(report: Report, *, now: datetime, message_id_domain: str, boundary: 
         f"To: <{report.to_address}>\r\n"
         f"Subject: {subject}\r\n"
         f"Date: {format_date(now)}\r\n"
-        f"Message-ID: <{secrets.token_hex(12)}@{message_id_domain}>\r\n"
+        f"Message-ID: <{os.urandom(12).hex()}@{message_id_domain}>\r\n"
         + (
             f"In-Reply-To: {report.original_message_id}\r\n"
             if report.original_message_id.startswith("<")

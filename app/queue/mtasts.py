@@ -19,14 +19,17 @@ that domain (a single forged CNAME would otherwise point us at any policy).
 
 import asyncio
 import re
-import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.dns.domain import Domain, DomainError
 from app.dns.resolver import DNSError, NotFound, Resolver
 from app.queue.tlsrpt import ResultType
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_AGE_LIMIT = 31557600  # RFC 8461 3.2: one year
 WELL_KNOWN = "/.well-known/mta-sts.txt"
@@ -177,7 +180,7 @@ class PolicyFetcher:
     """How policies are fetched. ``context`` None: the system's trust store."""
 
     port: int = 443
-    context: ssl.SSLContext | None = None
+    context: "ssl.SSLContext | None" = None
     timeout: float = 60.0  # RFC 8461 3.3 suggests a timeout, we give a minute
     max_size: int = 64 * 1024  # RFC 8461 3.3: policies up to 64 KiB
 
@@ -190,6 +193,8 @@ class PolicyFetcher:
             raise MTASTSError(
                 f"resolving {host}: {e.reason or 'error'}", ResultType.STS_POLICY_FETCH_ERROR
             ) from None
+        import ssl  # OpenSSL loads with the first fetch (see app.tls.lazyssl)
+
         ctx = self.context or ssl.create_default_context()
         last = MTASTSError("no address", ResultType.STS_POLICY_FETCH_ERROR)
         for ip in ans.records:
@@ -212,8 +217,9 @@ class PolicyFetcher:
             return parse_policy(text), text
         raise last
 
-    def _get(self, host: str, ip: str, ctx: ssl.SSLContext) -> bytes:
+    def _get(self, host: str, ip: str, ctx: "ssl.SSLContext") -> bytes:
         import http.client  # with its email parser: loaded by the first fetch only
+        import ssl
 
         from app.queue.pinned_https import PinnedHTTPS
 

@@ -23,6 +23,7 @@ from app.smtp import events as ev
 from app.smtp.codes import Reply
 from app.smtp.protocol import Limits, ServerProtocol
 from app.smtp.session import ConnInfo, Session, new_cid
+from app.tls.certs import CertStore
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Endpoint:
     hostname: str
     submission: bool
     implicit_tls: bool
-    tls: ssl.SSLContext | None
+    certs: CertStore | None  # for STARTTLS and implicit TLS; contexts built on first use
     checker: Checker | None = None  # message authentication, for delivery (port 25)
 
 
@@ -159,7 +160,7 @@ class SMTPConnection(asyncio.BufferedProtocol):
             _limits(self.svc),
             submission=ep.submission,
             tls_active=tls_on,
-            starttls=ep.tls is not None and not ep.implicit_tls,
+            starttls=ep.certs is not None and not ep.implicit_tls,
             auth_mechanisms=mechanisms(tls_on, False, ep.listener.auth_without_tls),
             auth_requires_tls=not ep.listener.auth_without_tls,
         )
@@ -245,8 +246,8 @@ class SMTPConnection(asyncio.BufferedProtocol):
 
     async def _starttls(self, session: Session) -> bool:
         assert self.transport is not None and self.core is not None
-        ctx = self.endpoint.tls
-        assert ctx is not None
+        assert self.endpoint.certs is not None
+        ctx = self.endpoint.certs.context
         loop = asyncio.get_running_loop()
         self._tls_early = bytearray()
         try:

@@ -15,9 +15,8 @@ async def _start(
     svc: Services, name: str, lst: Listener, kind: str
 ) -> list[asyncio.AbstractServer]:
     certs = svc.certs.get(name)
-    tls = certs.context if certs is not None else None
     implicit = kind == "submissions"
-    if implicit and tls is None:
+    if implicit and certs is None:
         raise OSError(f"listener {name}: submissions needs TLS certificates")
     (svc.data_dir / "tmp").mkdir(exist_ok=True)
     hostname = lst.hostname or svc.config.hostname
@@ -43,7 +42,7 @@ async def _start(
             hostname,
             submission=kind != "smtp",
             implicit_tls=implicit,
-            tls=tls,
+            certs=certs,
             checker=checker,
         )
         return Stack(svc, endpoint)
@@ -51,7 +50,11 @@ async def _start(
     listening = LazyListener(kind, name, build)
     for ip in lst.ips:
         await listening.listen(
-            ip, lst.port(kind), ssl=tls if implicit else None, reuse_address=True, backlog=512
+            ip,
+            lst.port(kind),
+            tls=certs.on_demand() if implicit and certs is not None else None,
+            reuse_address=True,
+            backlog=512,
         )
     return [listening]
 

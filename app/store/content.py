@@ -12,7 +12,6 @@ row does.
 """
 
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +91,7 @@ class MessageFiles:
         return self.root / name
 
     def _new_name(self) -> str:
-        token = secrets.token_hex(12)
+        token = os.urandom(12).hex()
         sub = token[:2]
         if sub not in self._known_dirs:
             d = self.root / sub

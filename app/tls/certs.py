@@ -5,18 +5,29 @@ listeners use has an SNI callback that switches the connection to the certificat
 whose names match the requested host (exact name first, then a ``*.`` wildcard),
 and keeps the first certificate for clients that send no SNI. ``reload()`` re-reads
 the files (after renewal) without touching established connections.
+
+The files are read and checked when the store is made (a broken file stops the
+server at start-up, with its path), but the contexts, and with them OpenSSL, are
+built on the first TLS handshake (see :mod:`app.tls.lazyssl`): names and expiry come
+from :mod:`app.tls.der`, which also checks that each key belongs to its certificate.
+Keys it cannot check that way (an EC key file without its public key, Ed25519) are
+loaded into contexts at once, as are all files on a reload once contexts exist.
 """
 
+import contextlib
 import datetime
 import ipaddress
 import logging
 import os
-import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from app.tls.der import DERError, certificate_facts, pem_certificates
+from app.tls.der import DERError, certificate_facts, key_matches_certificate, pem_certificates
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +49,69 @@ class CertInfo:
     not_after: datetime.datetime
 
 
-def server_context(min_version: str = "1.2") -> ssl.SSLContext:
+def server_context(min_version: str = "1.2") -> "ssl.SSLContext":
     """A server-side context with modern settings and no certificate yet."""
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if min_version == "1.3" else ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.options |= ssl.OP_NO_RENEGOTIATION
     return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    info: CertInfo
+    cert_pem: bytes  # as read: contexts built later use these, not the files then
+    key_pem: bytes
+    checked: bool  # the DER reader found the key to be the certificate's
+
+
+@contextlib.contextmanager
+def memory_files(blobs: Sequence[bytes]) -> Iterator[list[str]]:
+    """Paths with these contents, for APIs that read files (``load_cert_chain``):
+    memory files on Linux, a private temporary directory elsewhere; gone afterwards."""
+    if hasattr(os, "memfd_create"):
+        fds = [os.memfd_create(f"pem{i}") for i in range(len(blobs))]
+        try:
+            for fd, data in zip(fds, blobs, strict=True):
+                os.write(fd, data)
+            yield [f"/proc/self/fd/{fd}" for fd in fds]
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pillarbox-pem-") as d:
+        paths = [os.path.join(d, f"{i}.pem") for i in range(len(blobs))]
+        for path, data in zip(paths, blobs, strict=True):
+            with open(path, "wb") as f:
+                f.write(data)
+        yield paths
+
+
+def _read_pair(cert_path: str, key_path: str) -> _Pair:
+    """The files of one certificate, with the key checked where the DER reader can."""
+    try:
+        pem = Path(cert_path).read_bytes()
+        key = Path(key_path).read_bytes()
+    except OSError as e:
+        raise TLSError(cert_path, f"cannot load certificate/key: {e}") from None
+    try:
+        der = pem_certificates(pem)[0]
+        facts = certificate_facts(der)
+    except (DERError, IndexError, ValueError) as e:
+        raise TLSError(cert_path, f"cannot read certificate: {e}") from None
+    try:
+        matches = key_matches_certificate(key, der)
+    except DERError as e:
+        raise TLSError(key_path, f"cannot read private key: {e}") from None
+    if matches is False:
+        raise TLSError(key_path, "the private key does not belong to the certificate")
+    info = CertInfo(cert_path, key_path, facts.names, facts.not_after)
+    return _Pair(info, pem, key, matches is True)
 
 
 class CertStore:
@@ -54,39 +121,67 @@ class CertStore:
         self.pairs = list(pairs)
         self.min_version = min_version
         self.infos: list[CertInfo] = []
-        self._contexts: list[ssl.SSLContext] = []
+        self._pairs: list[_Pair] = []
+        self._context: ssl.SSLContext | None = None
         self._by_name: dict[str, ssl.SSLContext] = {}
-        self.context = server_context(min_version)
-        self.context.sni_callback = self._sni
         self.reload()
+
+    @property
+    def context(self) -> "ssl.SSLContext":
+        """The listeners' context (with the SNI callback), built on first use."""
+        if self._context is None:
+            self._build()
+        assert self._context is not None
+        return self._context
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the contexts exist (and OpenSSL has been loaded for them)."""
+        return self._context is not None
+
+    def on_demand(self) -> "OnDemandContext":
+        """What to give ``loop.create_server(ssl=...)`` so that the context is built by
+        the first connection's handshake instead of now."""
+        return OnDemandContext(self)
 
     def reload(self) -> None:
         """Read every file again; raises TLSError and keeps the old state on failure."""
-        infos: list[CertInfo] = []
-        contexts: list[ssl.SSLContext] = []
-        by_name: dict[str, ssl.SSLContext] = {}
-        for cert_path, key_path in self.pairs:
-            ctx = server_context(self.min_version)
-            try:
-                ctx.load_cert_chain(cert_path, key_path)
-                pem = Path(cert_path).read_bytes()
-            except (OSError, ssl.SSLError) as e:
-                raise TLSError(cert_path, f"cannot load certificate/key: {e}") from None
-            try:
-                facts = certificate_facts(pem_certificates(pem)[0])
-            except (DERError, IndexError, ValueError) as e:
-                raise TLSError(cert_path, f"cannot read certificate: {e}") from None
-            info = CertInfo(cert_path, key_path, facts.names, facts.not_after)
-            infos.append(info)
-            contexts.append(ctx)
-            for n in info.names:
-                by_name.setdefault(n, ctx)
-        self.infos, self._contexts, self._by_name = infos, contexts, by_name
-        if contexts:
-            self.context.load_cert_chain(self.pairs[0][0], self.pairs[0][1])
-        log.info("certificates loaded", extra={"count": len(infos)})
+        pairs = [_read_pair(cert, key) for cert, key in self.pairs]
+        if self._context is not None or not all(p.checked for p in pairs):
+            self._build(pairs)
+        self._pairs = pairs
+        self.infos = [p.info for p in pairs]
+        log.info("certificates loaded", extra={"count": len(pairs)})
 
-    def context_for(self, server_name: str | None) -> ssl.SSLContext | None:
+    def _build(self, pairs: list[_Pair] | None = None) -> None:
+        """Make the contexts from the files' contents as last read (loads OpenSSL);
+        raises TLSError, changing nothing."""
+        import ssl
+
+        pairs = self._pairs if pairs is None else pairs
+        contexts: list[ssl.SSLContext] = []
+        for pair in pairs:
+            ctx = server_context(self.min_version)
+            with memory_files([pair.cert_pem, pair.key_pem]) as (cert_file, key_file):
+                try:
+                    ctx.load_cert_chain(cert_file, key_file)
+                except (OSError, ssl.SSLError) as e:
+                    raise TLSError(
+                        pair.info.cert_path, f"cannot load certificate/key: {e}"
+                    ) from None
+            contexts.append(ctx)
+        main = self._context or server_context(self.min_version)
+        if pairs:
+            with memory_files([pairs[0].cert_pem, pairs[0].key_pem]) as (cert_file, key_file):
+                main.load_cert_chain(cert_file, key_file)  # loaded once already: no error
+        main.sni_callback = self._sni
+        by_name: dict[str, ssl.SSLContext] = {}
+        for pair, ctx in zip(pairs, contexts, strict=True):
+            for n in pair.info.names:
+                by_name.setdefault(n, ctx)
+        self._by_name, self._context = by_name, main
+
+    def context_for(self, server_name: str | None) -> "ssl.SSLContext | None":
         """The context of the certificate matching ``server_name``, or None."""
         if not server_name:
             return None
@@ -97,7 +192,10 @@ class CertStore:
         return ctx
 
     def _sni(
-        self, sslobj: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _ctx: ssl.SSLContext
+        self,
+        sslobj: "ssl.SSLObject | ssl.SSLSocket",
+        server_name: str | None,
+        _ctx: "ssl.SSLContext",
     ) -> int | None:
         ctx = self.context_for(server_name)
         if ctx is not None:
@@ -107,6 +205,25 @@ class CertStore:
     @property
     def empty(self) -> bool:
         return not self.infos
+
+
+class OnDemandContext:
+    """Stands for a store's context in ``loop.create_server(ssl=...)``.
+
+    asyncio's server side only calls ``wrap_bio`` on the context it is given, at each
+    connection's handshake; this builds the real context then. Call :meth:`load`
+    before asyncio wraps the first connection (the listener does, when it makes the
+    connection's protocol), so that asyncio has the ``ssl`` module by then.
+    """
+
+    def __init__(self, store: CertStore) -> None:
+        self._store = store
+
+    def load(self) -> "ssl.SSLContext":
+        return self._store.context
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> "ssl.SSLObject":
+        return self._store.context.wrap_bio(*args, **kwargs)
 
 
 def generate_self_signed(

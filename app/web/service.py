@@ -54,7 +54,10 @@ async def _listen(
             raise OSError(
                 errno.EINVAL, "https needs certificates (tls.certificates or tls.self_signed)"
             )
-        ssl_args = {"ssl": store.context, "ssl_handshake_timeout": Limits().tls_handshake_timeout}
+        ssl_args = {
+            "tls": store.on_demand(),
+            "ssl_handshake_timeout": Limits().tls_handshake_timeout,
+        }
 
     def build() -> ConnectionStack:
         from app.web.routes import server

@@ -111,7 +111,7 @@ def validate(ctx: WebContext, inp: SetupInput) -> tuple[str, Domain, str]:
         raise SetupError("give a full address, like you@example.com")
     if inp.tls == "files":
         try:
-            CertStore([(inp.cert, inp.key)])
+            CertStore([(inp.cert, inp.key)]).on_demand().load()  # as a handshake would
         except TLSError as e:
             raise SetupError(f"certificate: {e.reason}") from None
     cfg_path = ctx.services.config.path

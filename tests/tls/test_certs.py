@@ -80,3 +80,100 @@ def test_missing_files_are_a_clear_error(tmp_path: Path) -> None:
 def test_self_signed_key_is_private(tmp_path: Path) -> None:
     generate_self_signed(["h.example"], tmp_path / "h.crt", tmp_path / "h.key")
     assert (tmp_path / "h.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_files_are_checked_at_once_but_contexts_wait_for_the_first_handshake(
+    tmp_path: Path,
+) -> None:
+    """Without a handshake, a store reads its files with the DER reader only: a child
+    interpreter that makes one has not loaded OpenSSL."""
+    import json
+    import subprocess
+    import sys
+
+    generate_self_signed(["mail.a.example"], tmp_path / "a.crt", tmp_path / "a.key")
+    code = (
+        "import json, sys\n"
+        "from app.tls.certs import CertStore\n"
+        "store = CertStore([(sys.argv[1], sys.argv[2])])\n"
+        "before = [store.loaded, '_ssl' in sys.modules, '_hashlib' in sys.modules]\n"
+        "store.on_demand().load()\n"
+        "print(json.dumps([before, [store.loaded, '_ssl' in sys.modules], store.infos[0].names]))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.crt"), str(tmp_path / "a.key")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == [[False, False, False], [True, True], ["mail.a.example"]]
+
+
+def test_a_key_of_another_certificate_is_refused_when_the_store_is_made(tmp_path: Path) -> None:
+    generate_self_signed(["a.example"], tmp_path / "a.crt", tmp_path / "a.key")
+    generate_self_signed(["b.example"], tmp_path / "b.crt", tmp_path / "b.key")
+    with pytest.raises(TLSError, match="does not belong") as e:
+        CertStore([(str(tmp_path / "a.crt"), str(tmp_path / "b.key"))])
+    assert e.value.path == str(tmp_path / "b.key")
+    (tmp_path / "bad.key").write_text(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    )
+    with pytest.raises(TLSError, match="cannot read private key"):
+        CertStore([(str(tmp_path / "a.crt"), str(tmp_path / "bad.key"))])
+
+
+def test_a_key_the_der_reader_cannot_check_is_loaded_at_once(tmp_path: Path) -> None:
+    """Ed25519 key files carry no public key: OpenSSL checks the pair, at start-up."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    def write(
+        name: str, key: ed25519.Ed25519PrivateKey, cert_key: ed25519.Ed25519PrivateKey
+    ) -> None:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed.example")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(cert_key.public_key())
+            .serial_number(1)
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("ed.example")]), False)
+            .sign(cert_key, None)
+        )
+        (tmp_path / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / f"{name}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+    k1, k2 = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    write("good", k1, k1)
+    write("bad", k2, k1)  # the key is not the certificate's
+    store = CertStore([(str(tmp_path / "good.crt"), str(tmp_path / "good.key"))])
+    assert store.loaded
+    assert names_seen(store, "ed.example") == "CN=ed.example"
+    with pytest.raises(TLSError, match="cannot load"):
+        CertStore([(str(tmp_path / "bad.crt"), str(tmp_path / "bad.key"))])
+
+
+def test_reload_after_the_first_handshake_serves_the_renewed_certificate(tmp_path: Path) -> None:
+    generate_self_signed(["old.example"], tmp_path / "c.crt", tmp_path / "c.key")
+    store = CertStore([(str(tmp_path / "c.crt"), str(tmp_path / "c.key"))])
+    assert names_seen(store, "old.example") == "CN=old.example"
+    listening = store.context
+    generate_self_signed(["new.example"], tmp_path / "c.crt", tmp_path / "c.key")
+    store.reload()
+    assert store.context is listening  # listeners keep their context object
+    assert names_seen(store, "new.example") == "CN=new.example"
+    assert names_seen(store, None) == "CN=new.example"
