@@ -24,7 +24,6 @@ result and the located library are cached for the process (:func:`functools.cach
 
 import contextlib
 import ctypes
-import datetime
 import functools
 import logging
 import os
@@ -48,7 +47,6 @@ __all__ = [
     "memory_tls_pair",
     "tls_exporter",
     "tls_exporter_available",
-    "write_self_signed_cert",
 ]
 
 _PTR = ctypes.sizeof(ctypes.c_void_p)
@@ -265,42 +263,6 @@ VkJD5rcO0/vCdquZPB7+Ib8wmBqhRANCAASWBd/L+7Ys/EncitUFzvcqtBfvVD+r
 y6GWGdUzXBhrf/1b3KkFS7vnRBoG95B1nHMx6sZCf/8HCzXzJHTYqu1l
 -----END PRIVATE KEY-----
 """
-
-
-def write_self_signed_cert(directory: str) -> tuple[str, str]:
-    """Write a throwaway self-signed EC certificate and key; return their paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "selftest.invalid")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    certfile = os.path.join(directory, "cert.pem")
-    keyfile = os.path.join(directory, "key.pem")
-    with open(certfile, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return certfile, keyfile
 
 
 def memory_tls_pair(

@@ -16,14 +16,16 @@ from app.auth.channelbinding import (
     memory_tls_pair,
     tls_exporter,
     tls_exporter_available,
-    write_self_signed_cert,
 )
 from app.auth.scram import SHA256, ScramClient, ScramServer, derive_keys
+from app.tls.certs import generate_self_signed
 
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return write_self_signed_cert(str(tmp_path_factory.mktemp("cert")))
+    d = tmp_path_factory.mktemp("cert")
+    generate_self_signed(["selftest.invalid"], d / "cert.pem", d / "key.pem")
+    return str(d / "cert.pem"), str(d / "key.pem")
 
 
 def test_self_test_passes_here() -> None:
