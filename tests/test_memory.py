@@ -15,6 +15,8 @@ import pytest
 from app.config import static
 from app.config.profiles import PROFILES, ProfileName
 from app.memory import IdleRelease, ProcessMemory, find_malloc_trim, rss_kib
+from app.store.runtime import StoreRuntime
+from app.store.workers import WorkerPool
 
 
 @dataclass
@@ -96,6 +98,18 @@ async def test_release_runs_once_per_idle_period() -> None:
     t.now += 1.0
     assert await r.check()
     assert rec.cache_releases == 2
+
+
+def test_store_threads_exit_before_the_idle_release() -> None:
+    # Idle store threads give their allocator caches back when they exit; the
+    # release must come after that to return the memory.
+    rt = StoreRuntime()
+    try:
+        assert isinstance(rt.executor, WorkerPool)
+        for profile in PROFILES.values():
+            assert rt.executor.idle_exit < profile.idle_release_seconds
+    finally:
+        rt.executor.shutdown()
 
 
 async def test_activity_postpones_the_release() -> None:

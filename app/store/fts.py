@@ -403,20 +403,35 @@ def _uids(
     if within is not None:
         sql += " AND uid IN (SELECT value FROM json_each(?))"
         args = [*args, _json_list(within)]
-    return {int(r[0]) for r in _rows(conn, sql, args)}
+    return {int(r[0]) for r in conn.execute(sql, args)}
+
+
+def _fts_where(table: str) -> str:
+    return (
+        f"mailbox_id = ? AND id IN (SELECT message_id FROM "
+        f"message_text WHERE text_id IN (SELECT rowid FROM {table} WHERE {table} MATCH ?))"
+    )
 
 
 def _fts_uids(
     conn: apsw.Connection, mailbox_id: int, table: str, query: str, within: Sequence[int] | None
 ) -> set[int]:
-    sql = (
-        f"SELECT uid FROM message WHERE mailbox_id = ? AND id IN (SELECT message_id FROM "
-        f"message_text WHERE text_id IN (SELECT rowid FROM {table} WHERE {table} MATCH ?))"
-    )
+    sql = f"SELECT uid FROM message WHERE {_fts_where(table)}"
     # ``within`` is applied here, not in SQL: combined with the MATCH subquery a uid
     # list made SQLite's plan 100x slower (measured).
-    found = {int(r[0]) for r in _rows(conn, sql, [mailbox_id, query])}
+    found = {int(r[0]) for r in conn.execute(sql, [mailbox_id, query])}
     return found if within is None else found.intersection(within)
+
+
+def _fts_json(conn: apsw.Connection, mailbox_id: int, table: str, query: str) -> str:
+    """:func:`_fts_uids` without ``within``, as the JSON list the verifying queries take.
+
+    Built by SQLite: a Python set of every candidate costs a few hundred KiB of int
+    objects per concurrent search, which pinned allocator arenas long after a burst
+    of body searches.
+    """
+    sql = f"SELECT json_group_array(uid) FROM message WHERE {_fts_where(table)}"
+    return str(_rows(conn, sql, [mailbox_id, query])[0][0])
 
 
 def select_uids(
@@ -453,6 +468,12 @@ def _text_uids(
         candidates = _all_uids(conn, mailbox_id, within)
         needle = v if t.columns == ("body",) else None
         return _verify(conn, files, mailbox_id, candidates, lambda x: _text_has(x, t), needle)
+    body_only = t.columns == ("body",) and len(v) > MIN_TEXT
+    if body_only and within is None and not unindexed_uids(conn, mailbox_id):
+        # The usual BODY key: candidates go from the index to the verifying query
+        # without passing through Python.
+        listed = _fts_json(conn, mailbox_id, "message_fts_body", trigram_query(v))
+        return _verify_json(conn, files, mailbox_id, listed, lambda x: _text_has(x, t), v)
     hdr_cols = [c for c in t.columns if c != "body"]
     found: set[int] = set()
     if hdr_cols:
@@ -536,22 +557,35 @@ def _verify(
     """
     if not candidates:
         return set()
+    return _verify_json(conn, files, mailbox_id, _json_list(candidates), pred, body_needle)
+
+
+def _verify_json(
+    conn: apsw.Connection,
+    files: Path,
+    mailbox_id: int,
+    candidates: str,
+    pred: Callable[[IndexText], bool],
+    body_needle: str | None = None,
+) -> set[int]:
+    """:func:`_verify` for candidates given as a JSON list of UIDs."""
     raw_needle = None
     if body_needle and body_needle.isascii():
         # bytes.lower() folds ASCII only, which is all an ASCII needle can match
         raw_needle = body_needle.lower().encode()
     out: set[int] = set()
-    if raw_needle is not None:
-        out, candidates = _plain_matches(conn, mailbox_id, candidates, raw_needle)
-        if not candidates:
+    if raw_needle is not None and len(raw_needle) <= _MAX_LIKE:
+        out, rest = _plain_matches_json(conn, mailbox_id, candidates, raw_needle)
+        if not rest:
             return out
+        candidates = _json_list(rest)
     sql = (
         "SELECT m.uid, m.file, m.structure, c.data FROM message m "
         "LEFT JOIN content c ON c.message_id = m.id WHERE m.mailbox_id = ? "
         "AND m.uid IN (SELECT value FROM json_each(?))"
     )
     need_header = body_needle is None
-    for uid, file, structure, data in conn.execute(sql, (mailbox_id, _json_list(candidates))):
+    for uid, file, structure, data in conn.execute(sql, (mailbox_id, candidates)):
         if raw_needle is not None and file is None and data is not None:
             plain = _plain_body(data, structure)
             if plain is not None:
@@ -631,9 +665,17 @@ def _plain_matches(
     """
     if len(raw_needle) > _MAX_LIKE:
         return set(), candidates
+    return _plain_matches_json(conn, mailbox_id, _json_list(candidates), raw_needle)
+
+
+def _plain_matches_json(
+    conn: apsw.Connection, mailbox_id: int, candidates: str, raw_needle: bytes
+) -> tuple[set[int], set[int]]:
+    """:func:`_plain_matches` for candidates given as a JSON list of UIDs and a needle
+    of at most _MAX_LIKE bytes."""
     found: set[int] = set()
     rest: set[int] = set()
-    args = (_like_pattern(raw_needle), MAX_BODY_TEXT, mailbox_id, _json_list(candidates))
+    args = (_like_pattern(raw_needle), MAX_BODY_TEXT, mailbox_id, candidates)
     for uid, hit in conn.execute(_PLAIN_SQL, args):
         if hit is None:
             rest.add(int(uid))
@@ -667,7 +709,7 @@ def unindexed_uids(conn: apsw.Connection, mailbox_id: int) -> list[int]:
         "SELECT uid FROM message m WHERE mailbox_id = ? AND NOT EXISTS "
         "(SELECT 1 FROM message_text t WHERE t.message_id = m.id) ORDER BY uid"
     )
-    return [int(x[0]) for x in _rows(conn, q, (mailbox_id,))]
+    return [int(x[0]) for x in conn.execute(q, (mailbox_id,))]
 
 
 def max_modseq(conn: apsw.Connection, mailbox_id: int, uids: Sequence[int]) -> int:

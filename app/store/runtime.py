@@ -2,8 +2,9 @@
 
 The server creates one :class:`StoreRuntime` and passes it to every
 :meth:`AccountStore.open`. Every SQLite write, fsync and large file read of every
-account runs in its executor, so the number of threads stays fixed however many
-accounts are active (2 for the ``lowmem`` profile, 4 otherwise).
+account runs in its executor, so the number of threads stays bounded however many
+accounts are active (2 for the ``lowmem`` profile, 4 otherwise); threads left idle
+exit (:class:`app.store.workers.WorkerPool`).
 
 It also keeps the time of the latest store operation (:meth:`StoreRuntime.touch`,
 called by every :class:`AccountStore` operation) and can release the memory open
@@ -14,9 +15,11 @@ server does once it has been idle a while (see :mod:`app.memory`).
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Protocol
+
+from app.store.workers import WorkerPool
 
 # Threads per profile; a Raspberry-Pi-class machine gains nothing from more
 # threads than cores for fsync-bound work.
@@ -45,16 +48,21 @@ class StoreRuntime:
         self,
         *,
         workers: int | None = None,
-        executor: ThreadPoolExecutor | None = None,
+        executor: Executor | None = None,
         cache_kib: int = 2048,
         clock: Callable[[], float] = time.monotonic,
+        worker_idle_exit: float = 0.5,
     ) -> None:
         self.cache_kib = cache_kib  # SQLite page cache of each account connection
         self.clock = clock
         self.last_activity = clock()  # clock() at the latest store operation
         self._owns_executor = executor is None
-        self.executor = executor or ThreadPoolExecutor(
-            max_workers=workers or PROFILE_WORKERS["default"], thread_name_prefix="store"
+        # Idle threads exit (and give their allocator caches back) after
+        # ``worker_idle_exit`` seconds: less than any profile's idle release delay.
+        self.executor: Executor = executor or WorkerPool(
+            workers or PROFILE_WORKERS["default"],
+            idle_exit=worker_idle_exit,
+            thread_name_prefix="store",
         )
         self.accounts: dict[Path, OpenAccount] = {}
         self.refcounts: dict[Path, int] = {}

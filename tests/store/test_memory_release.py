@@ -15,6 +15,7 @@ import pytest
 from app.store import AccountStore, StoreRuntime
 from app.store.committer import Outcome
 from app.store.registry import Accounts
+from app.store.workers import WorkerPool
 from tests.store.conftest import message
 
 BLOCK_TIMEOUT = 30.0  # only reached if the test is broken
@@ -200,3 +201,22 @@ async def test_failing_upkeep_fails_alone(store: AccountStore) -> None:
     assert (await queued).uid == 1
     await store._committer.wait_idle()
     assert store._committer.run_idle(lambda c: None) is not None
+
+
+async def test_idle_store_threads_exit_and_are_started_again(tmp_path: Path) -> None:
+    # glibc keeps a cache of freed blocks per thread that malloc_trim leaves alone;
+    # a thread that exits gives it back.
+    rt = StoreRuntime(workers=2, worker_idle_exit=0.01)
+    try:
+        store = await AccountStore.open(tmp_path / "a", name="a", runtime=rt)
+        await fill(store, 20)
+        pool = rt.executor
+        assert isinstance(pool, WorkerPool)
+        for t in pool.threads():
+            t.join(BLOCK_TIMEOUT)
+            assert not t.is_alive()
+        assert pool.threads() == []
+        await store.deliver("Inbox", message(99))
+        assert store.quota_usage().messages == 21
+    finally:
+        await rt.close()
