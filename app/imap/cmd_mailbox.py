@@ -31,7 +31,6 @@ from app.store import (
     MailboxExists,
     MailboxHasChildren,
     MailboxNotAllowed,
-    MessageInfo,
     SpecialUse,
 )
 from app.store.types import Flag
@@ -59,22 +58,21 @@ async def select(s: Session, cmd: Select) -> Reply:
         s.enable_condstore()
     sub = store.subscribe()
     try:
-        msgs = await store.messages(mb.id)
+        uids, keywords = await store.uids_and_keywords(mb.id)
         mb = store.mailbox_by_id(mb.id)
     except BaseException:
         store.unsubscribe(sub)
         raise
-    uids = [m.uid for m in msgs]
     view = MailboxView(mb.id, mb.name, mb.uidvalidity, uids, readonly=cmd.readonly)
     s.select(view, sub, _recent_at_select(s, mb, uids, cmd.readonly))
-    _select_responses(s, mb, msgs, cmd.readonly)
+    _select_responses(s, mb, len(uids), sorted(keywords), cmd.readonly)
     if cmd.qresync is not None and cmd.qresync.uidvalidity == mb.uidvalidity:
         await _qresync(s, mb, cmd)
     name = "EXAMINE" if cmd.readonly else "SELECT"
     return Reply(f"{name} done", p.READ_ONLY if cmd.readonly else p.READ_WRITE)
 
 
-def _recent_at_select(s: Session, mb: Mailbox, uids: list[int], readonly: bool) -> set[int]:
+def _recent_at_select(s: Session, mb: Mailbox, uids: Sequence[int], readonly: bool) -> set[int]:
     key = (s.account, mb.id)
     mark = s.shared.recent_marks.get(key)
     recent = set() if mark is None else {u for u in uids if u >= mark}
@@ -83,13 +81,14 @@ def _recent_at_select(s: Session, mb: Mailbox, uids: list[int], readonly: bool) 
     return recent
 
 
-def _select_responses(s: Session, mb: Mailbox, msgs: list[MessageInfo], readonly: bool) -> None:
-    keywords = sorted({k for m in msgs for k in m.keywords})
+def _select_responses(
+    s: Session, mb: Mailbox, exists: int, keywords: list[str], readonly: bool
+) -> None:
     system = [f.value for f in (Flag.SEEN, Flag.ANSWERED, Flag.FLAGGED, Flag.DELETED, Flag.DRAFT)]
     s.untagged(b"* FLAGS " + p.flag_list(system + keywords))
     perm = [] if readonly else [*PERMANENT_FLAGS[:-1], *keywords, "\\*"]
     s.untagged(b"* OK " + p.permanentflags(perm).render() + b" flags")
-    s.untagged(b"* %d EXISTS" % len(msgs))
+    s.untagged(b"* %d EXISTS" % exists)
     if not s.rev2:
         s.untagged(b"* %d RECENT" % len(s.recent))
     s.untagged(b"* OK " + p.uidvalidity(mb.uidvalidity).render() + b" uidvalidity")

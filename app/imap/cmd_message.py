@@ -7,6 +7,8 @@ already reported are recognised by their modseq (STORE) or because the UIDs are
 no longer in the view (EXPUNGE, MOVE).
 """
 
+from collections.abc import Sequence
+
 from app.imap import protocol as p
 from app.imap.commands import Close, Copy, Expunge, Move, Store, Unselect
 from app.imap.errors import IMAPNo
@@ -58,7 +60,7 @@ async def store(s: Session, cmd: Store) -> Reply | None:
 
 
 async def _store_responses(
-    s: Session, cmd: Store, uids: list[int], changed: tuple[FlagUpdate, ...], modified: set[int]
+    s: Session, cmd: Store, uids: Sequence[int], changed: tuple[FlagUpdate, ...], modified: set[int]
 ) -> None:
     view = s.view
     modseq = s.condstore

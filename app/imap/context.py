@@ -5,10 +5,15 @@ modules such as ``fetch`` and ``search`` are written against this protocol only,
 they can be tested with a small stand-in and never reach into the shell.
 """
 
+import bisect
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.store.account import AccountStore
+from app.imap.commands import NumSet
+from app.imap.errors import IMAPBad
+from app.store.account import UID_TYPECODE, AccountStore
 
 
 @dataclass
@@ -18,20 +23,52 @@ class MailboxView:
     ``uids[i]`` is the UID of message sequence number ``i + 1``. The view changes
     only when the session tells the client (EXISTS, EXPUNGE/VANISHED), never behind
     its back, so sequence numbers stay stable between untagged responses.
+
+    The UIDs are a C array of 4 bytes each rather than a list of int objects
+    (~40 bytes each): every session keeps its view for as long as a mailbox is
+    selected, and eight clients on a mailbox of 5,000 messages held 1.6 MiB of
+    small objects that way, spread over the allocator's arenas.
     """
 
     mailbox_id: int
     name: str
     uidvalidity: int
-    uids: list[int] = field(default_factory=list)
+    uids: "array[int]" = field(default_factory=lambda: array(UID_TYPECODE))
     readonly: bool = False
 
     def seq_of(self, uid: int) -> int | None:
         """Sequence number of ``uid`` or None (binary search: ``uids`` is ascending)."""
-        import bisect
-
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, numbers: NumSet, uid: bool, saved: Iterable[int] = ()) -> Sequence[int]:
+        """UIDs (ascending, in the view) named by a sequence or UID set (RFC 9051 9).
+
+        ``*`` is the last message (its UID for UID sets), ``$`` the saved search
+        result (RFC 5182), given as ``saved``. A sequence number beyond the mailbox
+        is a client error (BAD); UIDs that do not exist are ignored (RFC 9051 6.4.8).
+        """
+        uids = self.uids
+        if numbers.saved:
+            return sorted(set(saved).intersection(uids))
+        parts: list[Sequence[int]] = []
+        if uid:
+            largest = uids[-1] if uids else 0
+            for r in numbers.ranges:
+                low, high = r.bounds(largest)
+                parts.append(uids[bisect.bisect_left(uids, low) : bisect.bisect_right(uids, high)])
+        else:
+            n = len(uids)
+            for r in numbers.ranges:
+                if n == 0:
+                    raise IMAPBad("mailbox is empty: no message sequence numbers")
+                low, high = r.bounds(n)
+                if low < 1 or high > n:
+                    raise IMAPBad("message sequence number out of range")
+                parts.append(uids[low - 1 : high])
+        if len(parts) == 1:
+            return parts[0]  # one range of the view: already ascending, no duplicates
+        return sorted({u for part in parts for u in part})
 
 
 class CommandContext(Protocol):

@@ -63,32 +63,10 @@ _KNOWN = _SIMPLE | {"RFC822", "RFC822.HEADER", "RFC822.TEXT", "BODY", "BINARY", 
 # --- message sets --------------------------------------------------------------------
 
 
-def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> list[int]:
-    """UIDs (ascending, in the view) named by a sequence or UID set (RFC 9051 9).
-
-    ``*`` is the last message (its UID for UID sets), ``$`` the saved search result
-    (RFC 5182). A sequence number beyond the mailbox is a client error (BAD); UIDs
-    that do not exist are ignored (RFC 9051 6.4.8).
-    """
-    uids = ctx.view.uids
-    if numbers.saved:
-        return sorted(set(ctx.searchres).intersection(uids))
-    parts: list[list[int]] = []
-    if uid:
-        largest = uids[-1] if uids else 0
-        for r in numbers.ranges:
-            low, high = r.bounds(largest)
-            parts.append(uids[bisect.bisect_left(uids, low) : bisect.bisect_right(uids, high)])
-    else:
-        n = len(uids)
-        for r in numbers.ranges:
-            low, high = r.bounds(n)
-            if low < 1 or high > n:
-                raise IMAPBad("message sequence number out of range")
-            parts.append(uids[low - 1 : high])
-    if len(parts) == 1:
-        return parts[0]  # one range of the view: already ascending, no duplicates
-    return sorted({u for part in parts for u in part})
+def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> Sequence[int]:
+    """UIDs (ascending, in the view) named by a sequence or UID set, ``$`` included
+    (:meth:`MailboxView.resolve`)."""
+    return ctx.view.resolve(numbers, uid, ctx.searchres)
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -120,7 +98,7 @@ def _internal_date(received_us: int) -> bytes:
     return protocol.date_time(datetime.fromtimestamp(received_us / 1_000_000, UTC))
 
 
-def _seq_numbers(view: list[int], uids: Sequence[int]) -> dict[int, int]:
+def _seq_numbers(view: Sequence[int], uids: Sequence[int]) -> dict[int, int]:
     """Sequence number by UID for ``uids``, ascending UIDs all in ``view``."""
     if len(uids) == len(view):  # every message: the usual ``1:*``
         return dict(zip(view, range(1, len(view) + 1), strict=True))

@@ -22,8 +22,9 @@ import asyncio
 import bisect
 import enum
 import logging
+from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +45,7 @@ from app.store import (
     MessagesExpunged,
     Subscription,
 )
+from app.store.account import UID_TYPECODE
 from app.store.types import Flag
 
 if TYPE_CHECKING:
@@ -290,34 +292,10 @@ class Session:
 
     # --- message numbers ----------------------------------------------------------
 
-    def uids_for(self, numbers: NumSet, uid: bool) -> list[int]:
-        """UIDs (ascending) named by a sequence set or UID set (RFC 9051 9, sequence-set).
-
-        A message sequence number beyond EXISTS is a client error (BAD); UIDs that do
-        not exist are ignored (RFC 9051 6.4.8).
-        """
-        uids = self.view.uids
-        if numbers.saved:
-            known = set(uids)
-            return sorted(u for u in self._searchres if u in known)
-        out: set[int] = set()
-        if uid:
-            largest = uids[-1] if uids else 0
-            for r in numbers.ranges:
-                lo, hi = r.bounds(largest)
-                i = bisect.bisect_left(uids, lo)
-                j = bisect.bisect_right(uids, hi)
-                out.update(uids[i:j])
-            return sorted(out)
-        n = len(uids)
-        for r in numbers.ranges:
-            if n == 0:
-                raise IMAPBad("mailbox is empty: no message sequence numbers")
-            lo, hi = r.bounds(n)
-            if lo < 1 or hi > n:
-                raise IMAPBad("message sequence number out of range")
-            out.update(uids[lo - 1 : hi])
-        return sorted(out)
+    def uids_for(self, numbers: NumSet, uid: bool) -> Sequence[int]:
+        """UIDs (ascending) named by a sequence set or UID set (RFC 9051 9, sequence-set);
+        see :meth:`MailboxView.resolve`."""
+        return self.view.resolve(numbers, uid, self._searchres)
 
     # --- pending changes ------------------------------------------------------------
 
@@ -429,7 +407,7 @@ class Session:
                 seq = bisect.bisect_left(view.uids, u) + 1
                 self.untagged(b"* %d EXPUNGE" % seq)
         drop = set(present)
-        view.uids = [u for u in view.uids if u not in drop]
+        view.uids = array(UID_TYPECODE, (u for u in view.uids if u not in drop))
         self.recent -= drop
         self._recent_sent = min(self._recent_sent, len(self.recent))
         self._exists_sent = len(view.uids)

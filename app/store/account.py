@@ -17,6 +17,7 @@ import asyncio
 import io
 import os
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,8 @@ DEFAULT_INLINE_THRESHOLD = 128 * 1024
 DEFAULT_SUBSCRIBER_BUFFER = 10_000
 # Requests for at most this many message rows are answered on the loop thread.
 LOOP_READ_ROWS = 200
+# array typecode of UID lists kept per session: unsigned, 4 bytes (UIDs are 32-bit).
+UID_TYPECODE = "I"
 
 _MSG_COLUMNS = (
     "id, mailbox_id, uid, modseq, createseq, flags, keywords, received, size, file, "
@@ -117,6 +120,21 @@ def _build_messages(
         for r in conn.execute(sql, args).fetchall()
     ]
 
+
+def _uids_and_keywords(
+    conn: apsw.Connection, mailbox_id: int
+) -> tuple["array[int]", frozenset[str]]:
+    uids = array(UID_TYPECODE)
+    texts: set[str] = set()
+    # One statement, so the keywords are exactly those of the messages listed.
+    for uid, text in conn.execute(_UIDS_KEYWORDS_SQL, (mailbox_id,)):
+        uids.append(uid)
+        if text:
+            texts.add(text)
+    return uids, frozenset(k for t in texts for k in text_to_keywords(t))
+
+
+_UIDS_KEYWORDS_SQL = "SELECT uid, keywords FROM message WHERE mailbox_id = ? ORDER BY uid"
 
 # (uid, flags bit mask, keywords text, size, modseq, received µs) of one message.
 MetadataRow = tuple[int, int, str, int, int, int]
@@ -495,6 +513,19 @@ class AccountStore:
         if ulist is not None and len(ulist) <= LOOP_READ_ROWS:
             return _build_messages(self._rconn, sql, args, with_structure)
         return await self._run(self._pooled_read, sql, args, with_structure)
+
+    async def uids_and_keywords(self, mailbox_id: int) -> tuple["array[int]", frozenset[str]]:
+        """UIDs of a mailbox's messages, ascending (an array of :data:`UID_TYPECODE`),
+        and every keyword set on one of them.
+
+        What SELECT needs, without a :class:`MessageInfo` per message: for 5,000
+        messages those are ~3 MiB in ~50,000 small objects (this: ~0.2 MiB), and
+        with several clients selecting at once they spread over allocator arenas
+        that stay with the process after the clients leave. Read in the executor: a
+        large mailbox takes milliseconds.
+        """
+        self._check_open()
+        return await self._run(self._pooled, _uids_and_keywords, mailbox_id)
 
     def message_metadata(
         self, mailbox_id: int, uids: Sequence[int], *, changed_since: int | None = None

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+from array import array
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +52,9 @@ class Ctx:
 
     async def refresh(self) -> None:
         """Make the view show every message now in the mailbox (as after NOOP)."""
-        self.view.uids = [m.uid for m in await self.store.messages(self.view.mailbox_id)]
+        self.view.uids = array(
+            "I", [m.uid for m in await self.store.messages(self.view.mailbox_id)]
+        )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ SUBSCRIBE, STATUS, NAMESPACE, SELECT/EXAMINE and QUOTA."""
 import asyncio
 
 import imapclient  # type: ignore[import-untyped]
+import pytest
 
 from tests.imap.clients.harness import (
     ADDRESS,
@@ -169,6 +170,39 @@ async def test_status_select_examine(imap_server: IMAPServer) -> None:
         lines = r.cmd("SELECT INBOX")
         text = b"".join(lines)
         assert b"RECENT" not in text and b'* LIST () "/" INBOX\r\n' in text
+        r.close()
+
+    await asyncio.to_thread(run)
+
+
+async def test_select_lists_uids_and_keywords_without_loading_messages(
+    imap_server: IMAPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SELECT needs UIDs and keywords only: a MessageInfo per message made eight
+    # concurrent SELECTs of 5,000 messages allocate ~25 MiB of small objects.
+    store = await imap_server.store()
+    await store.deliver("Inbox", b"Subject: one\r\n\r\nx\r\n", keywords=["work"])
+    await store.deliver("Inbox", b"Subject: two\r\n\r\nx\r\n", keywords=["$Junk", "work"])
+    await store.deliver("Inbox", b"Subject: three\r\n\r\nx\r\n")
+
+    async def no_messages(*args: object, **kwargs: object) -> None:
+        raise AssertionError("SELECT loaded whole messages")
+
+    monkeypatch.setattr(type(store), "messages", no_messages)
+
+    def run() -> None:
+        r = Raw(imap_server)
+        r.login()
+        lines = r.cmd("SELECT INBOX")
+        text = b"".join(lines)
+        assert b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $junk work)" in text
+        assert (
+            b"[PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $junk work \\*)]"
+            in text
+        )
+        assert b"* 3 EXISTS\r\n" in text and b"OK [READ-WRITE]" in lines[-1]
+        assert b"* SEARCH 1 2\r\n" in r.cmd("SEARCH KEYWORD work")
+        assert b"* 3 FETCH (UID 3)\r\n" in r.cmd("FETCH 3 UID")
         r.close()
 
     await asyncio.to_thread(run)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.store import AccountStore, Flag, InvalidFlag, MessageGone, StoreRuntime, check_account
+from app.store.account import UID_TYPECODE
 from app.store.types import flags_to_bits, keywords_to_text
 from tests.store.conftest import message
 
@@ -211,3 +212,21 @@ async def test_message_metadata_rows_agree_with_messages(store: AccountStore) ->
             assert datetime.fromtimestamp(received / 1_000_000, UTC) == m.received
     since = changed.changed[0].modseq - 1
     assert [r[0] for r in store.message_metadata(mbid, dense, changed_since=since)] == [30]
+
+
+async def test_uids_and_keywords_agree_with_messages(store: AccountStore) -> None:
+    for n in range(12):
+        kws = {f"k{n % 3}", "$Junk"} if n % 4 == 0 else ({f"k{n % 3}"} if n % 2 else set())
+        await store.deliver("Inbox", message(n), keywords=kws)
+    await store.deliver("Sent", message(99), keywords={"other"})
+    mbid = store.mailbox("Inbox").id
+    await store.set_flags(mbid, [3, 4], add=["\\Deleted"])
+    await store.expunge(mbid, [3, 4])
+    await store.set_flags(mbid, [12], add=["late"])
+    msgs = await store.messages(mbid)
+    uids, keywords = await store.uids_and_keywords(mbid)
+    assert uids.typecode == UID_TYPECODE
+    assert list(uids) == [m.uid for m in msgs] == [1, 2, *range(5, 13)]
+    assert keywords == {k for m in msgs for k in m.keywords} == {"k0", "k1", "k2", "$junk", "late"}
+    empty, none = await store.uids_and_keywords(store.mailbox("Trash").id)
+    assert (list(empty), none) == ([], frozenset())
