@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,32 @@ def test_error_does_not_leak_the_input() -> None:
     with pytest.raises(AuthError) as ei:
         saslprep("secret\u0007pw")
     assert "secret" not in str(ei.value) and "0007" not in str(ei.value)
+
+
+def test_printable_ascii_takes_the_short_way_with_the_same_result() -> None:
+    from app.auth.saslprep_rules import prepare
+
+    printable = "".join(chr(c) for c in range(0x20, 0x7F))
+    samples = [printable, "correct horse battery staple", "P@ss w0rd!", " lead", "~"]
+    samples += list(printable)
+    for s in samples:
+        for allow in (False, True):
+            assert saslprep(s, allow_unassigned=allow) == prepare(s, allow) == s
+    # ASCII controls are not printable: they take the full procedure and are refused.
+    for c in [*map(chr, range(0x20)), "\x7f"]:
+        with pytest.raises(AuthError):
+            saslprep("pass" + c)
+
+
+def test_ascii_login_does_not_load_the_unicode_tables() -> None:
+    code = (
+        "import sys\n"
+        "from app.auth.saslprep import saslprep\n"
+        "assert saslprep('you@example.org') == 'you@example.org'\n"
+        "assert saslprep('s3cret pass', allow_unassigned=True) == 's3cret pass'\n"
+        "assert 'stringprep' not in sys.modules, 'loaded for ASCII'\n"
+        "assert saslprep('I\\u00adX') == 'IX'\n"
+        "assert 'stringprep' in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
