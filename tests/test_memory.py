@@ -7,6 +7,8 @@ import asyncio
 import gc
 import logging
 import platform
+import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -14,7 +16,14 @@ import pytest
 
 from app.config import static
 from app.config.profiles import PROFILES, ProfileName
-from app.memory import IdleRelease, ProcessMemory, find_malloc_trim, rss_kib
+from app.memory import (
+    IdleRelease,
+    ProcessMemory,
+    ProcessRelease,
+    Released,
+    find_malloc_trim,
+    rss_kib,
+)
 from app.store.runtime import StoreRuntime
 from app.store.workers import WorkerPool
 
@@ -80,7 +89,8 @@ def releaser(
     return r
 
 
-async def test_release_runs_once_per_idle_period() -> None:
+async def test_release_runs_once_per_idle_period(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="app.memory")
     t, rec = FakeTime(), Recorder()
     r = releaser(t, rec, idle=2.0)
     t.now += 1.9
@@ -88,7 +98,8 @@ async def test_release_runs_once_per_idle_period() -> None:
     t.now += 0.1
     assert await r.check()
     assert (rec.cache_releases, rec.trims, r.releases) == (1, [0], 1)
-    assert r.last is not None and r.last.store_bytes == 4096 and r.last.process.trimmed
+    [logged] = [x for x in caplog.records if x.getMessage() == "idle memory released"]
+    assert (logged.sqlite_kib, logged.trimmed) == (4, True)  # type: ignore[attr-defined]
     # Still idle: nothing more to give back until there was activity again.
     t.now += 60
     assert not await r.check()
@@ -98,6 +109,38 @@ async def test_release_runs_once_per_idle_period() -> None:
     t.now += 1.0
     assert await r.check()
     assert rec.cache_releases == 2
+
+
+class Stamp(float):
+    """An activity time that can be watched with a weak reference."""
+
+
+async def test_release_keeps_nothing_from_the_idle_period() -> None:
+    # Objects kept from one release to the next were made at the end of a burst or
+    # during the release, and each pins the allocator arena it landed in.
+    t, rec = FakeTime(), Recorder()
+    stamps: list[weakref.ref[Stamp]] = []
+
+    def last_activity() -> float:
+        s = Stamp(t.activity)
+        stamps.append(weakref.ref(s))
+        return s
+
+    r = IdleRelease(
+        idle_seconds=2.0,
+        last_activity=last_activity,
+        release_caches=rec.release_caches,
+        clock=t.clock,
+        sleep=t.sleep,
+        process=ProcessMemory(rec.trim),
+    )
+    t.now += 2.0
+    assert await r.check()
+    assert not await r.check()  # the same idle period: released already
+    assert r.due_in() == 2.0
+    assert [ref for ref in stamps if ref() is not None] == []
+    state = {k: v for k, v in vars(r).items() if k != "idle_seconds"}  # configuration
+    assert [v for v in state.values() if isinstance(v, Released | ProcessRelease | float)] == []
 
 
 def test_store_threads_exit_before_the_idle_release() -> None:
@@ -265,3 +308,18 @@ def test_malloc_arenas_is_a_profile_setting_and_mallopt_accepts_it() -> None:
     assert limit_malloc_arenas(0) is False  # nothing to set
     if find_malloc_trim() is not None:  # glibc: mallopt exists and takes M_ARENA_MAX
         assert limit_malloc_arenas(8) is True
+
+
+def test_release_empties_the_attribute_lookup_cache() -> None:
+    # The cache keeps a reference to every name looked up, and C code makes a fresh
+    # name string for some lookups on every call (re.finditer, datetime.isoformat):
+    # those strings must not outlive the burst that made them.
+    class Probe:
+        pass
+
+    name = "".join(["never", "_set"])  # a fresh string object, as such C code makes
+    before = sys.getrefcount(name)
+    assert getattr(Probe, name, None) is None
+    assert sys.getrefcount(name) > before  # held by the cache
+    ProcessMemory(find_trim=False).release()
+    assert sys.getrefcount(name) == before

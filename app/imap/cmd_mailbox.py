@@ -73,11 +73,10 @@ async def select(s: Session, cmd: Select) -> Reply:
 
 
 def _recent_at_select(s: Session, mb: Mailbox, uids: Sequence[int], readonly: bool) -> set[int]:
-    key = (s.account, mb.id)
-    mark = s.shared.recent_marks.get(key)
+    mark = s.shared.recent_mark(s.account, mb.id)
     recent = set() if mark is None else {u for u in uids if u >= mark}
     if not readonly:
-        s.shared.recent_marks[key] = mb.uidnext
+        s.shared.set_recent_mark(s.account, mb.id, mb.uidnext)
     return recent
 
 
@@ -323,7 +322,7 @@ async def _status_value(s: Session, mb: Mailbox, item: str) -> int:
     if item == "RECENT":
         if s.selected and s.view.mailbox_id == mb.id:
             return len(s.recent)
-        mark = s.shared.recent_marks.get((s.account, mb.id))
+        mark = s.shared.recent_mark(s.account, mb.id)
         return 0 if mark is None else max(0, mb.uidnext - mark)
     if item == "DELETED-STORAGE":
         if not mb.deleted:

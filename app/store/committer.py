@@ -18,6 +18,7 @@ when nothing is queued or in flight, and writes submitted meanwhile wait for it.
 
 import asyncio
 import logging
+from array import array
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -73,8 +74,21 @@ class Committer:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
-        self.commits = 0  # transactions committed; for tests and metrics
-        self.operations = 0  # operations attempted in them
+        # Transactions committed and operations attempted in them, for tests and
+        # metrics. Kept in a C array: int attributes would hold the objects made by
+        # a burst's last commit, which can pin an allocator arena after the burst
+        # (see app.store.runtime).
+        self._counts = array("Q", (0, 0))
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed."""
+        return self._counts[0]
+
+    @property
+    def operations(self) -> int:
+        """Operations attempted in committed transactions."""
+        return self._counts[1]
 
     def submit(self, op: Operation, files: tuple[str, ...] = ()) -> "asyncio.Future[Any]":
         """Queue ``op``; the future resolves after the transaction holding it committed.
@@ -139,8 +153,8 @@ class Committer:
                         if not item.future.done():
                             item.future.set_exception(e)
                     continue
-                self.commits += 1
-                self.operations += len(batch)
+                self._counts[0] += 1
+                self._counts[1] += len(batch)
                 self._finish(batch, outcomes)
         finally:
             self._task = None

@@ -14,6 +14,7 @@ server does once it has been idle a while (see :mod:`app.memory`).
 
 import asyncio
 import time
+from array import array
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
@@ -55,7 +56,11 @@ class StoreRuntime:
     ) -> None:
         self.cache_kib = cache_kib  # SQLite page cache of each account connection
         self.clock = clock
-        self.last_activity = clock()  # clock() at the latest store operation
+        # clock() at the latest store operation, as a C double: a float object
+        # would be the one made by the last operation of a burst, left in whichever
+        # allocator arena it landed in, and keep that arena (1 MiB) from being
+        # returned once the burst's other objects are gone.
+        self._last_activity = array("d", (clock(),))
         self._owns_executor = executor is None
         # Idle threads exit (and give their allocator caches back) after
         # ``worker_idle_exit`` seconds: less than any profile's idle release delay.
@@ -73,9 +78,14 @@ class StoreRuntime:
         """Runtime sized for a config profile ("lowmem" or "default")."""
         return cls(workers=PROFILE_WORKERS.get(profile, PROFILE_WORKERS["default"]))
 
+    @property
+    def last_activity(self) -> float:
+        """clock() at the latest store operation."""
+        return self._last_activity[0]
+
     def touch(self) -> None:
         """Note store activity now (on the event loop thread; ~50 ns)."""
-        self.last_activity = self.clock()
+        self._last_activity[0] = self.clock()
 
     async def release_memory(self) -> int:
         """Ask every open account to free what it caches and can rebuild.

@@ -2,10 +2,12 @@
 
 import asyncio
 import imaplib
+import sys
 from collections.abc import Callable
 
 import pytest
 
+from app.imap.session import SharedState
 from tests.imap.clients.harness import (
     ADDRESS,
     HOST,
@@ -24,6 +26,23 @@ __all__ = ["imap_server"]
 
 def test_marker() -> None:
     assert imap_server is not None
+
+
+def test_connection_ids_and_recent_marks_keep_no_int_objects() -> None:
+    # Bookkeeping updated by every connection or SELECT must not hold the int made
+    # by the last one: after a burst it sits among freed objects and keeps their
+    # allocator arena (1 MiB) from being returned.
+    state = SharedState()
+    assert [state.new_cid() for _ in range(3)] == ["i1", "i2", "i3"]
+    assert [v for v in vars(state).values() if type(v) is int] == []
+    assert state.recent_mark("you", 1) is None
+    for n in (5001, 5002):
+        uid = int(str(n))  # a fresh int object
+        refs = sys.getrefcount(uid)
+        state.set_recent_mark("you", 1, uid)
+        assert sys.getrefcount(uid) == refs
+        assert state.recent_mark("you", 1) == n
+    assert state.recent_mark("you", 2) is None and state.recent_mark("other", 1) is None
 
 
 async def test_greeting_and_capabilities_before_tls(imap_server: IMAPServer) -> None:

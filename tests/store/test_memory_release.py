@@ -7,6 +7,7 @@ a threading.Event), never by sleeping.
 
 import asyncio
 import threading
+import weakref
 from pathlib import Path
 
 import apsw
@@ -201,6 +202,37 @@ async def test_failing_upkeep_fails_alone(store: AccountStore) -> None:
     assert (await queued).uid == 1
     await store._committer.wait_idle()
     assert store._committer.run_idle(lambda c: None) is not None
+
+
+class Stamp(float):
+    """A clock reading that can be watched with a weak reference."""
+
+
+async def test_activity_and_commit_counts_keep_no_objects_of_the_last_operation(
+    tmp_path: Path,
+) -> None:
+    # Bookkeeping updated by every operation must not hold the objects made by the
+    # last one: after a burst they sit alone in otherwise empty allocator arenas,
+    # which can then not be given back to the OS.
+    stamps: list[weakref.ref[Stamp]] = []
+
+    def clock() -> float:
+        s = Stamp(200.0 + len(stamps))
+        stamps.append(weakref.ref(s))
+        return s
+
+    rt = StoreRuntime(workers=2, clock=clock)
+    try:
+        store = await AccountStore.open(tmp_path / "a", name="a", runtime=rt)
+        await store.deliver("Inbox", message(1))
+        store.list_mailboxes()
+        assert rt.last_activity == 200.0 + len(stamps) - 1
+        assert [r for r in stamps if r() is not None] == []
+        assert (store.commits, store.writes) == (1, 1)
+        committer = store._committer
+        assert [v for v in vars(committer).values() if type(v) is int] == []
+    finally:
+        await rt.close()
 
 
 async def test_idle_store_threads_exit_and_are_started_again(tmp_path: Path) -> None:
