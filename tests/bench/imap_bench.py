@@ -6,10 +6,7 @@ per operation kind: ``UID SEARCH`` (BODY, SUBJECT, UNSEEN, FROM in rotation),
 per op for each, the APPEND rate, idle RSS before the fill and with the 5,000 messages
 (after the load, once settled) and peak RSS, as JSON.
 
-Implicit TLS rather than STARTTLS: Pillarbox's STARTTLS loses the first command a TLS 1.3
-client sends right after its handshake in about half the connections (the parser is
-reset after ``loop.start_tls`` returns, by which time SSLProtocol may already have
-delivered that command), which hangs the client.
+Clients connect over implicit TLS (the imaps port), as Dovecot does in the comparison.
 
 ``drive()`` is shared with the Dovecot comparison in ``tests/bench/peers.py``.
 

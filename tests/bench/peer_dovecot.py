@@ -1,11 +1,9 @@
 """A private Dovecot instance for ``make bench-peers``: its own configuration, base and
-state directories and Maildir under a directory we own, IMAP with STARTTLS on a free
+state directories and Maildir under a directory we own, IMAP over implicit TLS on a free
 loopback port, one passwd-file user. Fsync settings are Dovecot's defaults.
 
 IMAP over implicit TLS (imaps) on both sides of the comparison: Pillarbox refuses
-plaintext LOGIN without TLS (LOGINDISABLED), so Dovecot pays for TLS too; implicit TLS
-rather than STARTTLS because Pillarbox's STARTTLS sometimes loses the first command
-sent right after the handshake (see tests/bench/imap_bench.py).
+plaintext LOGIN without TLS (LOGINDISABLED), so Dovecot pays for TLS too.
 """
 
 import os
