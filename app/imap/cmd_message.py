@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from app.imap import protocol as p
 from app.imap.commands import Close, Copy, Expunge, Move, Store, Unselect
+from app.imap.context import resolve_uids
 from app.imap.errors import IMAPNo
 from app.imap.session import Reply, Session, flags_text
 from app.store import FlagUpdate, Mailbox, MailboxNotFound
@@ -32,7 +33,7 @@ async def store(s: Session, cmd: Store) -> Reply | None:
     """RFC 9051 6.4.6; UNCHANGEDSINCE and MODIFIED (RFC 7162 3.1.3)."""
     _writable(s)
     view = s.view
-    uids = s.uids_for(cmd.numbers, cmd.uid)
+    uids = resolve_uids(s, cmd.numbers, cmd.uid)
     if cmd.unchangedsince is not None:
         s.enable_condstore()
     if not uids:
@@ -93,7 +94,7 @@ async def _store_responses(
 async def copy(s: Session, cmd: Copy) -> Reply | None:
     """RFC 9051 6.4.7 with COPYUID (RFC 4315 3)."""
     view = s.view
-    uids = s.uids_for(cmd.numbers, cmd.uid)
+    uids = resolve_uids(s, cmd.numbers, cmd.uid)
     dest = _dest(s, cmd.mailbox)
     if not uids:
         return None
@@ -108,7 +109,7 @@ async def move(s: Session, cmd: Move) -> Reply | None:
     """RFC 6851: COPYUID in an untagged OK, then the expunges."""
     _writable(s)
     view = s.view
-    uids = s.uids_for(cmd.numbers, cmd.uid)
+    uids = resolve_uids(s, cmd.numbers, cmd.uid)
     dest = _dest(s, cmd.mailbox)
     if dest.id == view.mailbox_id:
         raise IMAPNo("cannot move to the selected mailbox", "CANNOT")
@@ -127,7 +128,7 @@ async def expunge(s: Session, cmd: Expunge) -> Reply | None:
     """RFC 9051 6.4.3; UID EXPUNGE (RFC 4315 2.1); VANISHED with QRESYNC."""
     _writable(s)
     view = s.view
-    uids = list(view.uids) if cmd.uids is None else s.uids_for(cmd.uids, True)
+    uids = list(view.uids) if cmd.uids is None else resolve_uids(s, cmd.uids, True)
     if not uids:
         return None
     res = await s.store.expunge(view.mailbox_id, uids)

@@ -121,3 +121,9 @@ class CommandContext(Protocol):
         """Queue several untagged responses at once, each already ending in CRLF
         (``b"* 1 FETCH (UID 1)\\r\\n* 2 FETCH (UID 2)\\r\\n"``); in order with
         :meth:`untagged`."""
+
+
+def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> Sequence[int]:
+    """UIDs (ascending, in the selected mailbox) named by a sequence or UID set,
+    ``$`` being the context's saved search result (:meth:`MailboxView.resolve`)."""
+    return ctx.view.resolve(numbers, uid, ctx.searchres)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from app.imap import protocol
 from app.imap.bodystructure import body, envelope
 from app.imap.commands import Fetch, FetchAtt, NumSet, Partial, Section
-from app.imap.context import CommandContext
+from app.imap.context import CommandContext, resolve_uids
 from app.imap.errors import IMAPBad, IMAPNo
 from app.imap.sections import (
     NoSuchPart,
@@ -58,15 +58,6 @@ _SIMPLE = frozenset(
     {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", "ENVELOPE", "BODYSTRUCTURE"}
 )
 _KNOWN = _SIMPLE | {"RFC822", "RFC822.HEADER", "RFC822.TEXT", "BODY", "BINARY", "BINARY.SIZE"}
-
-
-# --- message sets --------------------------------------------------------------------
-
-
-def resolve_uids(ctx: CommandContext, numbers: NumSet, uid: bool) -> Sequence[int]:
-    """UIDs (ascending, in the view) named by a sequence or UID set, ``$`` included
-    (:meth:`MailboxView.resolve`)."""
-    return ctx.view.resolve(numbers, uid, ctx.searchres)
 
 
 # --- rendering ---------------------------------------------------------------------------

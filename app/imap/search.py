@@ -40,9 +40,8 @@ from app.imap.commands import (
     SearchState,
     SearchText,
 )
-from app.imap.context import CommandContext
+from app.imap.context import CommandContext, resolve_uids
 from app.imap.errors import IMAPBad, IMAPNo
-from app.imap.fetch import resolve_uids
 from app.store import fts
 from app.store.errors import InvalidFlag
 from app.store.types import split_flags

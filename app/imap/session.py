@@ -25,14 +25,13 @@ import itertools
 import logging
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from app.auth.base import ChannelBinding
 from app.auth.sasl import LOGIN, PLAIN, mechanisms_for
 from app.imap import protocol as p
-from app.imap.commands import NumSet
 from app.imap.context import MailboxView
 from app.imap.errors import IMAPBad
 from app.imap.parser import AuthLine
@@ -307,13 +306,6 @@ class Session:
         """Connection ends: drop the subscription."""
         self.deselect()
         self.state = State.LOGOUT
-
-    # --- message numbers ----------------------------------------------------------
-
-    def uids_for(self, numbers: NumSet, uid: bool) -> Sequence[int]:
-        """UIDs (ascending) named by a sequence set or UID set (RFC 9051 9, sequence-set);
-        see :meth:`MailboxView.resolve`."""
-        return self.view.resolve(numbers, uid, self._searchres)
 
     # --- pending changes ------------------------------------------------------------
 
