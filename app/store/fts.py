@@ -575,7 +575,7 @@ def _verify_json(
         raw_needle = body_needle.lower().encode()
     out: set[int] = set()
     if raw_needle is not None and len(raw_needle) <= _MAX_LIKE:
-        out, rest = _plain_matches_json(conn, mailbox_id, candidates, raw_needle)
+        out, rest = _plain_matches(conn, mailbox_id, candidates, raw_needle)
         if not rest:
             return out
         candidates = _json_list(rest)
@@ -654,25 +654,16 @@ def _like_pattern(needle: bytes) -> str:
 
 
 def _plain_matches(
-    conn: apsw.Connection, mailbox_id: int, candidates: set[int], raw_needle: bytes
+    conn: apsw.Connection, mailbox_id: int, candidates: str, raw_needle: bytes
 ) -> tuple[set[int], set[int]]:
-    """Search the plain bodies among ``candidates`` for ``raw_needle`` (lower-case
-    ASCII) inside SQLite: (matching uids, uids SQLite could not decide).
+    """Search the plain bodies among ``candidates`` (a JSON list of UIDs) for
+    ``raw_needle`` (lower-case ASCII, at most _MAX_LIKE bytes) inside SQLite:
+    (matching uids, uids SQLite could not decide).
 
     The same test as ``raw_needle in _plain_body(...).lower()``, without copying
     each 4 KiB body into Python and parsing its structure there (that dominated
     body searches matching most of a mailbox).
     """
-    if len(raw_needle) > _MAX_LIKE:
-        return set(), candidates
-    return _plain_matches_json(conn, mailbox_id, _json_list(candidates), raw_needle)
-
-
-def _plain_matches_json(
-    conn: apsw.Connection, mailbox_id: int, candidates: str, raw_needle: bytes
-) -> tuple[set[int], set[int]]:
-    """:func:`_plain_matches` for candidates given as a JSON list of UIDs and a needle
-    of at most _MAX_LIKE bytes."""
     found: set[int] = set()
     rest: set[int] = set()
     args = (_like_pattern(raw_needle), MAX_BODY_TEXT, mailbox_id, candidates)

@@ -156,7 +156,7 @@ async def test_body_search_candidates_stay_in_sqlite(
 async def test_sql_decides_plain_messages_only(store: AccountStore) -> None:
     datas, mailbox_id, everything = await _deliver_cases(store)
     with _conn(store) as conn:
-        found, rest = fts._plain_matches(conn, mailbox_id, everything, b"quick")
+        found, rest = fts._plain_matches(conn, mailbox_id, fts._json_list(everything), b"quick")
     plain = {
         uid
         for uid, d in enumerate(datas, 1)
@@ -174,7 +174,7 @@ async def test_file_backed_messages_are_verified_in_python(store: AccountStore) 
     await store.deliver("Inbox", _message(1, b"", b"needle at start\r\n"))
     mailbox_id = store.mailbox("Inbox").id
     with _conn(store) as conn:
-        found, rest = fts._plain_matches(conn, mailbox_id, {1, 2}, b"needle at")
+        found, rest = fts._plain_matches(conn, mailbox_id, fts._json_list({1, 2}), b"needle at")
     assert found == {2} and rest == {1}  # the file-backed message is left to Python
     want = [1, 2]
     assert await store.select_uids(mailbox_id, fts.TextTest(("body",), "NEEDLE AT")) == want
